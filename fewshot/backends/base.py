@@ -1,0 +1,181 @@
+"""What every backend shares: the `Backend` protocol, `Completion`, and stop-string handling.
+
+A backend writes one generator of raw pieces (text deltas, then a `Final`); `completions()` turns
+it into growing `Completion` snapshots, cutting the text at the first end sequence. Everything
+above the backends consumes snapshots: the last one of a stream has `finish_reason` set.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from ..errors import FewShotError
+from ..settings import GenerationSettings
+
+# Why a completion ended, as shown to the user.
+FINISH_LABELS = {
+    "end_sequence": "end sequence",
+    "length": "max tokens",
+    "end_of_text": "end of text",
+    "cancelled": "stopped",
+    "error": "error",
+}
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A completion, or a snapshot of one while it streams (`finish_reason` is None until done)."""
+
+    text: str
+    finish_reason: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+    backend: str = ""
+    model: str = ""
+    settings: GenerationSettings | None = None
+    seed: int | None = None
+    error: str | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.finish_reason is not None
+
+
+@dataclass(frozen=True)
+class Final:
+    """The last piece of a raw stream: why it ended and what it cost."""
+
+    finish_reason: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+Piece = str | Final
+
+
+class Backend(Protocol):
+    name: str
+    model: str
+
+    def stream(self, prompt: str, settings: GenerationSettings) -> Iterator[Completion]: ...
+
+    def generate_many(
+        self, rows: Sequence[tuple[str, GenerationSettings]], cancel: threading.Event | None = None
+    ) -> Iterator[tuple[int, Completion]]: ...
+
+
+def generate(backend: Backend, prompt: str, settings: GenerationSettings) -> Completion:
+    """The blocking call, built from the stream."""
+    *_, last = backend.stream(prompt, settings)
+    return last
+
+
+class StopMatcher:
+    """Finds the first end sequence in growing text and tells how much text is safe to show.
+
+    Text that could be the start of an end sequence ("#" or "##" before "###") is held back
+    until the next piece decides it.
+    """
+
+    def __init__(self, stops: Sequence[str]) -> None:
+        self.stops = [s for s in stops if s]
+
+    def find(self, text: str, start: int = 0) -> int:
+        """Index of the earliest end sequence at or after about `start`, or -1."""
+        hits = [text.find(s, max(0, start - len(s) + 1)) for s in self.stops]
+        hits = [h for h in hits if h >= 0]
+        return min(hits) if hits else -1
+
+    def safe_length(self, text: str) -> int:
+        """How much of `text` cannot turn into an end sequence, whatever comes next."""
+        held = 0
+        for s in self.stops:
+            for k in range(min(len(s) - 1, len(text)), 0, -1):
+                if text.endswith(s[:k]):
+                    held = max(held, k)
+                    break
+        return len(text) - held
+
+
+def completions(
+    pieces: Iterable[Piece],
+    settings: GenerationSettings,
+    *,
+    backend: str,
+    model: str,
+    seed: int | None = None,
+    prompt_tokens: int = 0,
+) -> Iterator[Completion]:
+    """Turn a raw stream into Completion snapshots, cutting at the first end sequence.
+
+    Closing the raw stream (on a stop string, or when the consumer stops) stops the backend.
+    A FewShotError from the backend ends the stream with an error snapshot that keeps the text.
+    """
+    start = time.perf_counter()
+    stops = StopMatcher(settings.end_sequence)
+    base = Completion("", None, prompt_tokens, 0, 0.0, backend, model, settings, seed)
+    text, tokens, shown = "", 0, 0
+    iterator = iter(pieces)
+    try:
+        for piece in iterator:
+            if isinstance(piece, Final):
+                yield replace(
+                    base, text=text, finish_reason=piece.finish_reason,
+                    prompt_tokens=piece.prompt_tokens or prompt_tokens,
+                    completion_tokens=piece.completion_tokens or tokens,
+                    seconds=time.perf_counter() - start,
+                )
+                return
+            searched = len(text)
+            text += piece
+            tokens += 1
+            if (at := stops.find(text, searched)) >= 0:
+                yield replace(
+                    base, text=text[:at], finish_reason="end_sequence", completion_tokens=tokens,
+                    seconds=time.perf_counter() - start,
+                )
+                return
+            if (safe := stops.safe_length(text)) > shown:
+                shown = safe
+                yield replace(base, text=text[:safe], completion_tokens=tokens, seconds=time.perf_counter() - start)
+        # A stream that ends without a Final was cut off.
+        yield replace(
+            base, text=text, finish_reason="error", completion_tokens=tokens, seconds=time.perf_counter() - start,
+            error=f"The {backend} stream ended early without saying why; the text so far is kept. Run again.",
+        )
+    except FewShotError as exc:
+        yield replace(
+            base, text=text, finish_reason="error", completion_tokens=tokens, seconds=time.perf_counter() - start,
+            error=str(exc),
+        )
+    finally:
+        close = getattr(iterator, "close", None)
+        if close:
+            close()
+
+
+def failed(error: FewShotError, settings: GenerationSettings, *, backend: str, model: str) -> Completion:
+    """A finished Completion that carries only an error message."""
+    return Completion("", "error", backend=backend, model=model, settings=settings, error=str(error))
+
+
+def sequential_many(
+    backend: Backend, rows: Sequence[tuple[str, GenerationSettings]], cancel: threading.Event | None = None
+) -> Iterator[tuple[int, Completion]]:
+    """generate_many for backends that decode one row at a time: rows stream one after another."""
+    for i, (prompt, settings) in enumerate(rows):
+        last = None
+        for last in backend.stream(prompt, settings):
+            if cancel is not None and cancel.is_set() and not last.done:
+                yield i, replace(last, finish_reason="cancelled")
+                break
+            yield i, last
+        if cancel is not None and cancel.is_set():
+            for j in range(i + 1, len(rows)):
+                yield j, Completion("", "cancelled", backend=backend.name, model=backend.model, settings=rows[j][1])
+            return

@@ -1,0 +1,184 @@
+"""`python -m fewshot`: run a preset headless, with settings overrides and sweeps.
+
+Exit codes: 0 every completion succeeded, 1 at least one failed (its error is printed),
+2 bad input (unknown preset or key, out-of-range value, empty query): one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from . import grid, presets
+from .backends.base import FINISH_LABELS, Completion
+from .errors import BackendError, FewShotError
+from .settings import GenerationSettings, describe, escape, make_settings, unescape
+
+EPILOG = """\
+settings (KEY for --set and --sweep):
+{settings}
+  shots                 use only the first N examples (0 = zero-shot)
+
+values: numbers as usual; end_sequence takes a string (write a newline as \\n) or a JSON
+list of up to 4 strings; seed takes a whole number or "none" (a new seed each run).
+With no --sweep, the preset's own columns run (each with the --set values applied). With
+--sweep, the preset's first column is the base and every combination of the swept values runs;
+several --sweep options form a cross product.
+
+examples:
+  python -m fewshot run sentiment
+  python -m fewshot run sentiment --query "What a day!" --sweep temperature=0.1,0.5,0.9 --samples 5
+  python -m fewshot run translate-en-fr --set max_new_tokens=8 --sweep shots=0,1,2,4 --format json
+  python -m fewshot run my-preset.json --set 'end_sequence=["###", "\\n\\n"]'
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one readable line, no usage dump
+        self.exit(2, f"fewshot: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    settings_help = "\n".join(f"  {name:<21} {describe(name)}" for name in GenerationSettings.model_fields)
+    parser = _Parser(prog="python -m fewshot", description="Few-shot playground, headless.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub.add_parser("presets", help="list the built-in presets")
+    run = sub.add_parser(
+        "run",
+        help="run a preset and print its completions",
+        description="Run a preset (built-in name or JSON file) on the embedded model and print the completions.",
+        epilog=EPILOG.format(settings=settings_help),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("preset", metavar="PRESET_OR_JSON_FILE", help="built-in preset name or path to a preset JSON file")
+    run.add_argument("--query", help="replace the preset's query")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a setting")
+    run.add_argument("--sweep", action="append", default=[], metavar="KEY=V1,V2,...", help="try several values")
+    run.add_argument("--samples", type=int, default=1, metavar="N", help="completions per setting (default 1)")
+    run.add_argument("--format", choices=("table", "json"), default="table", help="output format (default table)")
+    run.add_argument(
+        "--model", metavar="GGUF", help="a GGUF file for the embedded backend (default: FEWSHOT_MODEL or SmolLM2-135M)"
+    )
+    return parser
+
+
+def parse_value(key: str, raw: str) -> Any:
+    """A --set/--sweep value: JSON where it parses (numbers, lists, null), else the text with \\n escapes."""
+    if key == "seed" and raw.strip().lower() in ("", "none", "random"):
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return unescape(raw)
+    return value if isinstance(value, int | float | str | list) or value is None else unescape(raw)
+
+
+def split_pair(text: str, option: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise FewShotError(f"{option} takes KEY=VALUE, got {text!r}.")
+    if key not in grid.SWEEP_KEYS:
+        raise FewShotError(f"unknown setting {key!r} in {option}. Known: {', '.join(grid.SWEEP_KEYS)}.")
+    return key, value
+
+
+def plan(args: argparse.Namespace) -> tuple[presets.Preset, list[grid.Cell]]:
+    """The preset (with --query applied) and the cells to run."""
+    preset = presets.find(args.preset)
+    if args.query is not None:
+        preset = preset.model_copy(update={"query": args.query})
+    preset.prompt.check()
+    overrides = dict(split_pair(s, "--set") for s in args.set)
+    shots = overrides.pop("shots", None)
+    overrides = {k: parse_value(k, v) for k, v in overrides.items()}
+    axes: dict[str, list[Any]] = {}
+    for s in args.sweep:
+        key, values = split_pair(s, "--sweep")
+        axes[key] = [parse_value(key, v) for v in values.split(",")]
+    if shots is not None and "shots" not in axes:
+        axes["shots"] = [shots]
+    bases = [make_settings(**{**c.model_dump(), **overrides}) for c in preset.columns]
+    if args.sweep:
+        return preset, grid.expand(bases[0], axes, args.samples)
+    cells = [cell for base in bases for cell in grid.expand(base, axes, args.samples)]
+    return preset, cells
+
+
+def row_json(index: int, cell: grid.Cell, c: Completion) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "cell": index,
+        "settings": cell.settings.model_dump(mode="json"),
+        "shots": cell.shots,
+        "sample": cell.sample,
+        "text": c.text,
+        "finish_reason": c.finish_reason,
+        "prompt_tokens": c.prompt_tokens,
+        "completion_tokens": c.completion_tokens,
+        "seconds": round(c.seconds, 3),
+        "seed": c.seed,
+        "backend": c.backend,
+        "model": c.model,
+    }
+    if c.error:
+        row["error"] = c.error
+    return row
+
+
+def row_table(index: int, cell: grid.Cell, c: Completion, base: GenerationSettings | None) -> str:
+    setting = cell.settings.label(base)
+    if cell.shots is not None:
+        setting += f", shots={cell.shots}"
+    if cell.sample:
+        setting += f", sample {cell.sample + 1}"
+    finish = FINISH_LABELS.get(c.finish_reason or "", c.finish_reason or "")
+    text = f"ERROR: {c.error}" if c.error else escape(c.text)
+    return f"{index:>3}  {setting:<28} {finish:<13} {c.completion_tokens:>4} {c.seconds:>6.2f}  {text}"
+
+
+def run(args: argparse.Namespace) -> int:
+    preset, cells = plan(args)
+    from .backends.local import LocalBackend  # keep --help and bad-input paths fast
+
+    backend = LocalBackend(args.model)
+    base = cells[0].settings if args.sweep else None
+    if args.format == "table":
+        print(f"{'#':>3}  {'settings':<28} {'finish':<13} {'toks':>4} {'secs':>6}  text")
+    failures = 0
+    cancel = threading.Event()
+    try:
+        for index, c in grid.run(backend, preset.prompt, cells, cancel):
+            if not c.done:
+                continue
+            failures += c.finish_reason == "error"
+            if args.format == "json":
+                print(json.dumps(row_json(index, cells[index], c), ensure_ascii=False), flush=True)
+            else:
+                print(row_table(index, cells[index], c, base), flush=True)
+    except KeyboardInterrupt:
+        cancel.set()
+        return 130
+    return 1 if failures else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "presets":
+            found, errors = presets.load_folder()
+            for name, p in found.items():
+                print(f"{name:<18} {p.name} — {p.description}")
+            for e in errors:
+                print(f"fewshot: warning: {e}", file=sys.stderr)
+            return 0
+        return run(args)
+    except BackendError as exc:
+        print(f"fewshot: error: {exc}", file=sys.stderr)
+        return 1
+    except FewShotError as exc:
+        print(f"fewshot: error: {exc}", file=sys.stderr)
+        return 2

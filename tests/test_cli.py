@@ -1,0 +1,69 @@
+"""`python -m fewshot`, run as a user would: a subprocess, its stdout, stderr and exit code."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "fewshot", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_help_documents_the_settings_and_sweeps():
+    out = cli("run", "--help")
+    assert out.returncode == 0
+    for word in ("--sweep", "--set", "--format", "temperature", "end_sequence", "shots", "greedy"):
+        assert word in out.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "no-such-preset"], "No preset named 'no-such-preset'"),
+        (["run", "sentiment", "--set", "temperature=9"], "temperature must be less than or equal to 2"),
+        (["run", "sentiment", "--set", "tempreature=0.1"], "unknown setting 'tempreature'"),
+        (["run", "sentiment", "--sweep", "top_k=1,x"], "top_k must be a valid integer"),
+        (["run", "sentiment", "--query", " "], "The query is empty"),
+        (["run", "sentiment", "--set", "temperature"], "--set takes KEY=VALUE"),
+        (["run", "sentiment", "--format", "xml"], "invalid choice: 'xml'"),
+    ],
+)
+def test_bad_input_exits_2_with_one_readable_line(args, message):
+    out = cli(*args)
+    assert out.returncode == 2
+    assert message in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in out.stderr and out.stdout == ""
+
+
+def test_json_sweep_prints_one_object_per_completion():
+    out = cli(
+        "run", "sentiment", "--query", "What a great day!", "--set", "temperature=0",
+        "--sweep", "max_new_tokens=2,8", "--sweep", "shots=0,4", "--format", "json",
+    )
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert len(rows) == 4
+    assert {(r["settings"]["max_new_tokens"], r["shots"]) for r in rows} == {(2, 0), (2, 4), (8, 0), (8, 4)}
+    for r in rows:
+        assert {"settings", "text", "finish_reason", "prompt_tokens", "completion_tokens", "seconds"} <= set(r)
+        assert r["settings"]["temperature"] == 0
+        assert r["finish_reason"] in {"end_sequence", "length", "end_of_text"}
+        assert r["completion_tokens"] <= r["settings"]["max_new_tokens"]
+    # More shots, longer prompt.
+    by_shots = {r["shots"]: r["prompt_tokens"] for r in rows}
+    assert by_shots[4] > by_shots[0]
+
+
+def test_table_output_runs_the_preset_columns():
+    out = cli("run", "translate-en-fr", "--set", "max_new_tokens=6")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].split()[:3] == ["#", "settings", "finish"]
+    assert len(lines) == 1 + 3  # the preset's three columns
