@@ -134,7 +134,7 @@ def load_preset(name):
     values = [
         p.task, examples_to_rows(p.examples), p.query,
         escape(p.template.input_prefix), escape(p.template.output_prefix), escape(p.template.separator),
-        len(p.columns), False,
+        len(p.columns), False, gr.update(value=p.prompt.render(), interactive=False), gr.update(visible=False),
     ]
     for i in range(MAX_COLUMNS):
         values += settings_values(p.columns[i] if i < len(p.columns) else GenerationSettings())
@@ -209,32 +209,40 @@ class ColumnControls:
     status: gr.Markdown
 
 
-def slider(name: str, value, step, **kw) -> gr.Slider:
-    low, high = bounds(name)
-    label = kw.pop("label", name.replace("_", " ").capitalize())
-    return gr.Slider(low, high, value=value, step=step, label=label, info=describe(name), **kw)
+LABELS = {
+    "temperature": "Temperature", "max_new_tokens": "Max new tokens", "end_sequence": "End sequence",
+    "top_p": "Top-p", "top_k": "Top-k", "repetition_penalty": "Repetition penalty", "seed": "Seed",
+}
+SLIDER_STEPS = {"temperature": 0.05, "max_new_tokens": 1, "top_p": 0.01, "top_k": 1, "repetition_penalty": 0.01}
+MAIN_SETTINGS = ("temperature", "max_new_tokens", "end_sequence")  # the rest sit under "More settings"
+STOP_HELP = "Ends the completion; cut from the text. Several: separate with |. Line break: \\n."
+
+
+def setting_widget(i: int, name: str, value):
+    """The widget for one settings field; range and help text come from GenerationSettings."""
+    kw = {"label": LABELS[name], "elem_id": f"c{i}-{name}"}
+    if name in SLIDER_STEPS:
+        low, high = bounds(name)
+        return gr.Slider(low, high, value=value, step=SLIDER_STEPS[name], info=describe(name), **kw)
+    if name == "end_sequence":
+        return gr.Textbox(format_stops(value), info=STOP_HELP, **kw)
+    return gr.Number(value, precision=0, minimum=0, info=describe(name), **kw)
 
 
 def column_controls(i: int, s: GenerationSettings) -> ColumnControls:
-    with gr.Column(visible=i < 3, min_width=220, elem_classes="compare-column") as box:
+    with gr.Column(visible=i < 3, min_width=220, elem_classes="compare-column", elem_id=f"column-{i}") as box:
         gr.Markdown(f"#### Column {i + 1}")
-        temperature = slider("temperature", s.temperature, 0.05)
-        max_tokens = slider("max_new_tokens", s.max_new_tokens, 1, label="Max new tokens")
-        stops = gr.Textbox(
-            format_stops(s.end_sequence), label="End sequence",
-            info="Stops generation; cut from the text. Several: separate with |. Line break: \\n.",
-        )
+        widgets = {name: setting_widget(i, name, getattr(s, name)) for name in MAIN_SETTINGS}
         with gr.Accordion("More settings", open=False):
-            top_p = slider("top_p", s.top_p, 0.01, label="Top-p")
-            top_k = slider("top_k", s.top_k, 1, label="Top-k")
-            rep = slider("repetition_penalty", s.repetition_penalty, 0.01, label="Repetition penalty")
-            seed = gr.Number(s.seed, label="Seed", precision=0, minimum=0, info=describe("seed"))
+            for name in SETTING_FIELDS:
+                if name not in widgets:
+                    widgets[name] = setting_widget(i, name, getattr(s, name))
         text = gr.Textbox(
             label="Completion", lines=4, max_lines=12, interactive=False, buttons=["copy"],
-            elem_classes="completion",
+            elem_classes="completion", elem_id=f"c{i}-text",
         )
-        status = gr.Markdown(elem_classes="status")
-    return ColumnControls(box, [temperature, max_tokens, stops, top_p, top_k, rep, seed], text, status)
+        status = gr.Markdown(elem_classes="status", elem_id=f"c{i}-status")
+    return ColumnControls(box, [widgets[name] for name in SETTING_FIELDS], text, status)
 
 
 CSS = """
@@ -261,7 +269,7 @@ def build_demo() -> gr.Blocks:
                     [(p.name, key) for key, p in presets.ordered(PRESETS)], value=presets.DEFAULT_PRESET,
                     label="Preset", info="Loads a task, examples, query and column settings.",
                 )
-                task = gr.Textbox(first.task, label="Task description", lines=2, max_lines=8)
+                task = gr.Textbox(first.task, label="Task description", lines=2, max_lines=8, elem_id="task")
                 examples = gr.Dataframe(
                     examples_to_rows(first.examples), headers=["Input", "Output"], datatype=["str", "str"],
                     type="array", interactive=True, wrap=True, label="Examples (input ⇒ output)",
@@ -302,13 +310,15 @@ def build_demo() -> gr.Blocks:
         outputs = [c.text for c in columns] + [c.status for c in columns]
 
         preview_inputs = [*prompt_fields, raw_mode, preview_box]
-        for field in [*prompt_fields, raw_mode]:
+        # Raw mode is not a trigger: toggle_raw decides what the preview shows when it flips.
+        for field in prompt_fields:
             field.change(preview, preview_inputs, [preview_box, token_info], api_name=False, show_progress="hidden")
         preview_box.input(preview, preview_inputs, [preview_box, token_info], api_name=False, show_progress="hidden")
         demo.load(preview, preview_inputs, [preview_box, token_info], api_name=False, show_progress="hidden")
 
         preset.change(
-            load_preset, preset, [*prompt_fields, n_columns, raw_mode, *column_settings], api_name="load_preset"
+            load_preset, preset, [*prompt_fields, n_columns, raw_mode, preview_box, parse_btn, *column_settings],
+            api_name="load_preset",
         )
         n_columns.change(show_columns, n_columns, [c.box for c in columns], api_name=False, show_progress="hidden")
         raw_mode.input(
