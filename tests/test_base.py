@@ -2,7 +2,9 @@
 
 import threading
 
-from fewshot.backends.base import Completion, Final, StopMatcher, completions, generate, sequential_many
+import pytest
+
+from fewshot.backends.base import Completion, Final, StopText, completions, generate, sequential_many
 from fewshot.errors import BackendUnavailable
 from fewshot.settings import GenerationSettings
 
@@ -65,11 +67,12 @@ def test_stopping_closes_the_backend_stream():
     assert closed.is_set()
 
 
-def test_safe_length():
-    m = StopMatcher(["###", "\n\n"])
-    assert m.safe_length("abc") == 3
-    assert m.safe_length("abc##") == 3
-    assert m.safe_length("abc\n") == 3
+@pytest.mark.parametrize(("pieces", "visible"), [(["abc"], "abc"), (["abc#", "#"], "abc"), (["abc\n"], "abc")])
+def test_visible_text_holds_back_a_possible_stop(pieces, visible):
+    text = StopText(["###", "\n\n"])
+    for p in pieces:
+        assert not text.add(p)
+    assert text.visible == visible
 
 
 class ListBackend:

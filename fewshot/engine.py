@@ -1,0 +1,477 @@
+"""Batched decoding for the embedded model: evaluate a prompt once, decode every row together.
+
+One worker thread owns a llama.cpp context with 1 + ROWS sequences and is the only caller of
+llama_decode. Sequence 0 keeps the evaluated prompt prefix, and the logits after its last token,
+from run to run; sequences 1..ROWS hold rows. Every step:
+
+1. admit waiting rows into free sequences: copy sequence 0, drop what differs from the row's
+   prompt and queue the rest. Usually nothing is left: the cached prefix is the whole prompt and
+   the first token is sampled from the stored logits, with no prompt token evaluated again;
+2. one llama_decode carries every row's last token plus queued prompt tokens;
+3. each row samples with its own sampler chain, built exactly as `Llama.create_completion`
+   builds it, so a greedy row is token-identical to a single call and a seeded row repeats it;
+   then it detokenizes and stops on its end sequence, end of text or max tokens;
+4. finished rows free their sequence and the last row moves into the hole: without a unified KV
+   cache, llama.cpp batches only consecutive sequence ids into one pass over the weights.
+
+Concurrent callers' rows are merged into the same steps (continuous batching) rather than queued
+behind each other: a second user's rows start at the next step and share its pass over the
+weights, which costs far less than a step of its own. Label scoring uses the same rows: a
+scoring row evaluates prompt + label and sums the label tokens' log-probabilities.
+"""
+
+from __future__ import annotations
+
+import codecs
+import ctypes
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import llama_cpp.llama_cpp as C
+import numpy as np
+
+from .backends.base import Completion, StopText
+from .errors import BackendError, PromptError
+from .settings import GenerationSettings
+
+log = logging.getLogger(__name__)
+
+N_BATCH = 512  # tokens per llama_decode call
+MIN_SEQ_LEN = 512  # smallest per-sequence KV size; grows in powers of two with the prompts
+PENALTY_LAST_N = 64  # repetition-penalty window of Llama.create_completion (last_n_tokens_size)
+_TOKEN_DATA = np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)])  # llama_token_data
+
+
+@dataclass(frozen=True)
+class Request:
+    """One row: generate after `tokens` with `settings`, or (with `continuation`) score those tokens."""
+
+    tokens: Sequence[int]
+    settings: GenerationSettings | None = None
+    seed: int = 0
+    continuation: Sequence[int] = ()
+
+    @property
+    def need(self) -> int:
+        """KV cells this row needs in its sequence."""
+        return len(self.tokens) + (len(self.continuation) if self.continuation else self.settings.max_new_tokens)
+
+
+class _Job:
+    """The rows of one call; the worker puts (row index, Completion or log-probability) on `events`."""
+
+    def __init__(self, requests: Sequence[Request], cancel: threading.Event | None, backend: str, model: str) -> None:
+        self.requests, self.backend, self.model = requests, backend, model
+        self.stopped = threading.Event()  # the caller stopped listening
+        self.external = cancel  # the caller's Stop button
+        self.events: queue.Queue = queue.Queue()
+        self.start = time.perf_counter()
+        prompts = [r.tokens for r in requests]
+        self.prefix = list(prompts[0][: _common_length(prompts)])
+        self.needs_prefix_logits = any(len(p) == len(self.prefix) for p in prompts)
+        self.need = max(r.need for r in requests)
+
+    @property
+    def cancelled(self) -> bool:
+        return self.stopped.is_set() or (self.external is not None and self.external.is_set())
+
+
+class _Row:
+    """A row in flight: its sequence, the tokens still to evaluate, its sampler and its text."""
+
+    def __init__(self, job: _Job, index: int, request: Request, n_vocab: int) -> None:
+        self.job, self.index, self.request = job, index, request
+        self.prompt = list(request.tokens)
+        self.scored = list(request.continuation)
+        self.seq = -1
+        self.pos = 0  # tokens in the sequence so far
+        self.feed: deque[int] = deque()  # tokens to evaluate next
+        self.generated = 0
+        self.logprob = 0.0
+        self.done = False
+        if not self.scored:
+            self.chain = _sampler_chain(request.settings, request.seed, n_vocab)
+            self.text = StopText(request.settings.end_sequence)
+            self.utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+            self.shown = 0
+
+    def start(self, kept: int) -> None:
+        """Begin after `kept` tokens that are already in the sequence."""
+        self.pos = kept
+        sequence = self.prompt + self.scored[:-1] if self.scored else self.prompt
+        self.feed.extend(sequence[kept:])
+
+    def wants_logits(self, pos: int) -> bool:
+        return pos >= len(self.prompt) - 1
+
+    def free(self) -> None:
+        if not self.scored:
+            C.llama_sampler_free(self.chain)
+
+
+class Engine:
+    """Decodes many rows at once on one model. Thread-safe: call `generate` or `score` from anywhere."""
+
+    def __init__(self, llm, *, rows: int = 8, n_threads: int = 1, max_seq_len: int = 2048) -> None:
+        self.llm = llm
+        self.model = llm._model.model
+        self.vocab = C.llama_model_get_vocab(self.model)
+        self.n_vocab = llm.n_vocab()
+        self.rows = rows
+        self.n_threads = n_threads
+        self.max_seq_len = max_seq_len
+        self.ctx = None
+        self.seq_len = 0  # KV cells per sequence in the current context
+        self.batch = C.llama_batch_init(N_BATCH, 0, 1)
+        self.prefix: list[int] = []  # tokens in sequence 0
+        self.prefix_logits: np.ndarray | None = None  # logits after the last prefix token
+        self.slots: list[_Row | None] = [None] * (rows + 1)  # by sequence id; 0 is the prefix
+        self.waiting: deque[_Row] = deque()
+        self.evaluated = 0  # prompt tokens evaluated so far (for tests and benchmarks)
+        self.steps = 0
+        self._cond = threading.Condition()
+        self._worker: threading.Thread | None = None
+        self._piece = ctypes.create_string_buffer(256)
+
+    # --- public ------------------------------------------------------------------------------
+
+    def generate(
+        self, requests: Sequence[Request], cancel: threading.Event | None = None, *, backend: str = "", model: str = ""
+    ) -> Iterator[tuple[int, Completion]]:
+        """Stream (row index, Completion snapshot); every row's last snapshot is done."""
+        job = self._submit(requests, cancel, backend, model)
+        remaining = len(requests)
+        try:
+            while remaining:
+                index, completion = job.events.get()
+                remaining -= completion.done
+                yield index, completion
+        finally:
+            job.stopped.set()  # the caller stopped listening: free its rows
+
+    def score(self, prompt: Sequence[int], continuations: Sequence[Sequence[int]]) -> list[float]:
+        """Log-probability of each continuation after the prompt, all rows in the same batches."""
+        if any(not c for c in continuations):
+            raise ValueError("every continuation needs at least one token")
+        job = self._submit([Request(prompt, continuation=c) for c in continuations], None, "", "")
+        scores = [0.0] * len(continuations)
+        for _ in continuations:
+            index, value = job.events.get()
+            if isinstance(value, BaseException):
+                raise value
+            scores[index] = value
+        return scores
+
+    def close(self) -> None:
+        """Free the context when nothing is in flight (at exit; a busy engine is left to the OS)."""
+        with self._cond:
+            if self.waiting or self._active() or self.ctx is None:
+                return
+            C.llama_free(self.ctx)
+            C.llama_batch_free(self.batch)
+            self.ctx = None
+
+    # --- submission (caller threads) ---------------------------------------------------------
+
+    def _submit(self, requests, cancel, backend, model) -> _Job:
+        if not requests:
+            raise ValueError("no rows to run")
+        job = _Job(requests, cancel, backend, model)
+        if job.need > self.max_seq_len:
+            raise PromptError(
+                f"A row needs {job.need} tokens of context but the model's context holds {self.max_seq_len}."
+            )
+        rows = [_Row(job, i, r, self.n_vocab) for i, r in enumerate(requests)]
+        with self._cond:
+            self.waiting.extend(rows)
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._run, name="fewshot-engine", daemon=True)
+                self._worker.start()
+            self._cond.notify()
+        return job
+
+    # --- the worker --------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self.waiting and not self._active():
+                    self._cond.wait()
+            try:
+                self._step()
+            except Exception as exc:  # keep serving: fail what is in flight, start afresh
+                log.exception("embedded engine step failed")
+                self._fail_everything(exc)
+
+    def _active(self) -> list[_Row]:
+        return [r for r in self.slots[1:] if r is not None]
+
+    def _step(self) -> None:
+        self._drop_cancelled()
+        if not self._active():
+            with self._cond:
+                head = self.waiting[0].job if self.waiting else None
+            if head is None:
+                return
+            self._prepare(head)
+        self._admit()
+        entries = self._fill_batch()
+        if entries:
+            if (code := C.llama_decode(self.ctx, self.batch)) != 0:
+                raise BackendError(f"llama_decode failed with code {code}", backend="embedded")
+            self.steps += 1
+            for i, (row, pos) in enumerate(entries):
+                if row is not None and not row.done:
+                    self._on_logits(row, i, pos)
+        self._release_finished()
+
+    def _drop_cancelled(self) -> None:
+        for row in self._active():
+            if row.job.cancelled:
+                self._finish(row, "cancelled")
+        with self._cond:
+            cancelled = [r for r in self.waiting if r.job.cancelled]
+            for row in cancelled:
+                self.waiting.remove(row)
+        for row in cancelled:
+            self._finish(row, "cancelled")
+        self._release_finished()
+
+    def _prepare(self, job: _Job) -> None:
+        """Idle: size the context for the next job and bring sequence 0 to its shared prefix."""
+        want = max(MIN_SEQ_LEN, 1 << (job.need - 1).bit_length())
+        want = min(want, self.max_seq_len)
+        if self.ctx is None or job.need > self.seq_len or want * 4 <= self.seq_len:
+            self._new_context(want)
+        keep = _common_length([self.prefix, job.prefix])
+        stored = self.prefix_logits is not None and keep == len(self.prefix)
+        if job.needs_prefix_logits and keep == len(job.prefix) and not stored:
+            keep -= 1  # evaluate the last token again to get its logits
+        mem = C.llama_get_memory(self.ctx)
+        C.llama_memory_seq_rm(mem, 0, keep, -1)
+        if keep < len(self.prefix):
+            self.prefix_logits = None
+        self.prefix = job.prefix[:keep]
+        rest = job.prefix[keep:]
+        for start in range(0, len(rest), N_BATCH):
+            chunk = rest[start : start + N_BATCH]
+            last = start + len(chunk) == len(rest)
+            self._set_batch([(t, keep + start + j, 0, last and j == len(chunk) - 1) for j, t in enumerate(chunk)])
+            if (code := C.llama_decode(self.ctx, self.batch)) != 0:
+                raise BackendError(f"llama_decode failed with code {code}", backend="embedded")
+            self.evaluated += len(chunk)
+            self.prefix += chunk
+            if last:
+                self.prefix_logits = self._logits(len(chunk) - 1).copy()
+
+    def _new_context(self, seq_len: int) -> None:
+        if self.ctx is not None:
+            C.llama_free(self.ctx)
+        params = C.llama_context_default_params()
+        params.n_seq_max = self.rows + 1
+        params.n_ctx = seq_len * (self.rows + 1)
+        params.n_batch = params.n_ubatch = N_BATCH
+        params.n_threads = params.n_threads_batch = self.n_threads
+        # As Llama() does: no flash attention, so logits match create_completion exactly. One KV
+        # stream per sequence (not unified): with a unified cache greedy rows drift.
+        params.flash_attn_type = C.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        params.kv_unified = False
+        params.no_perf = True
+        self.ctx = C.llama_init_from_model(self.model, params)
+        if not self.ctx:
+            raise BackendError("llama.cpp could not create a context for batched decoding", backend="embedded")
+        self.seq_len = C.llama_n_ctx_seq(self.ctx)
+        self.prefix, self.prefix_logits = [], None
+
+    def _admit(self) -> None:
+        """Move waiting rows into free sequences, starting from a copy of sequence 0."""
+        mem = C.llama_get_memory(self.ctx)
+        while True:
+            with self._cond:
+                if not self.waiting or self.waiting[0].request.need > self.seq_len:
+                    return  # a row that needs a larger context waits until the engine is idle
+                seq = next((s for s in range(1, self.rows + 1) if self.slots[s] is None), None)
+                if seq is None:
+                    return
+                row = self.waiting.popleft()
+            keep = _common_length([self.prefix, row.prompt])
+            from_stored = keep == len(row.prompt) == len(self.prefix) and self.prefix_logits is not None
+            if keep == len(row.prompt) and not from_stored:
+                keep -= 1
+            C.llama_memory_seq_cp(mem, 0, seq, -1, -1)  # whole-stream copy: the only kind across streams
+            C.llama_memory_seq_rm(mem, seq, keep, -1)
+            row.seq, self.slots[seq] = seq, row
+            row.start(keep)
+            self.evaluated += len(row.feed) - (len(row.scored) - 1 if row.scored else 0)
+            if from_stored:
+                self._on_stored_logits(row)
+
+    def _fill_batch(self) -> list[tuple[_Row | None, int]]:
+        """One token from every decoding row, then prompt tokens up to N_BATCH, in sequence order."""
+        active = self._active()
+        quota = {id(r): 1 for r in active if len(r.feed) == 1}
+        budget = N_BATCH - len(quota)
+        for r in active:
+            if len(r.feed) > 1:
+                quota[id(r)] = take = min(len(r.feed), max(budget, 0))
+                budget -= take
+        entries, items = [], []
+        for r in sorted(active, key=lambda r: r.seq):
+            for _ in range(quota.get(id(r), 0)):
+                token = r.feed.popleft()
+                want = r.wants_logits(r.pos)
+                items.append((token, r.pos, r.seq, want))
+                entries.append((r if want else None, r.pos))
+                r.pos += 1
+        if items:
+            self._set_batch(items)
+        return entries
+
+    def _set_batch(self, items: list[tuple[int, int, int, bool]]) -> None:
+        b = self.batch
+        b.n_tokens = len(items)
+        for i, (token, pos, seq, logits) in enumerate(items):
+            b.token[i], b.pos[i], b.n_seq_id[i], b.logits[i] = token, pos, 1, logits
+            b.seq_id[i][0] = seq
+
+    def _logits(self, index: int) -> np.ndarray:
+        return np.ctypeslib.as_array(C.llama_get_logits_ith(self.ctx, index), shape=(self.n_vocab,))
+
+    # --- per-row work --------------------------------------------------------------------------
+
+    def _on_logits(self, row: _Row, index: int, pos: int) -> None:
+        if row.scored:
+            self._add_logprob(row, self._logits(index), pos)
+        else:
+            self._accept(row, C.llama_sampler_sample(row.chain, self.ctx, index))
+
+    def _on_stored_logits(self, row: _Row) -> None:
+        if row.scored:
+            self._add_logprob(row, self.prefix_logits, len(row.prompt) - 1)
+        else:
+            self._accept(row, _sample(row.chain, self.prefix_logits))
+
+    def _add_logprob(self, row: _Row, logits: np.ndarray, pos: int) -> None:
+        target = row.scored[pos + 1 - len(row.prompt)]
+        values = logits.astype(np.float64)
+        top = values.max()
+        row.logprob += float(values[target] - top - np.log(np.exp(values - top).sum()))
+        if pos + 1 == len(row.prompt) + len(row.scored) - 1:
+            row.done = True
+            row.job.events.put((row.index, row.logprob))
+
+    def _accept(self, row: _Row, token: int) -> None:
+        """A row sampled `token`: grow its text, stream it, and decide whether it is done."""
+        settings = row.request.settings
+        if C.llama_vocab_is_eog(self.vocab, token):
+            return self._finish(row, "end_of_text")
+        row.generated += 1
+        n = C.llama_token_to_piece(self.vocab, token, self._piece, len(self._piece), 0, False)
+        if row.text.add(row.utf8.decode(self._piece.raw[: max(n, 0)])):
+            return self._finish(row, "end_sequence")
+        if row.generated >= settings.max_new_tokens or row.pos + 1 >= self.seq_len:
+            return self._finish(row, "length")
+        row.feed.append(token)
+        if len(visible := row.text.visible) > row.shown:
+            row.shown = len(visible)
+            row.job.events.put((row.index, self._snapshot(row, visible, None)))
+
+    def _snapshot(self, row: _Row, text: str, finish: str | None, error: str | None = None) -> Completion:
+        job, request = row.job, row.request
+        return Completion(
+            text, finish, len(row.prompt), row.generated, time.perf_counter() - job.start, job.backend, job.model,
+            request.settings, request.seed, error,
+        )
+
+    def _finish(self, row: _Row, reason: str, error: str | None = None) -> None:
+        if row.done:
+            return
+        row.done = True
+        if row.scored:
+            failure = BackendError(error, backend="embedded") if error else PromptError("Scoring was cancelled.")
+            row.job.events.put((row.index, failure))
+            return
+        if not row.text.stopped and row.text.add(row.utf8.decode(b"", final=True)) and reason == "length":
+            reason = "end_sequence"  # the last bytes completed an end sequence
+        row.job.events.put((row.index, self._snapshot(row, row.text.text, reason, error)))
+
+    def _release_finished(self) -> None:
+        """Free finished rows' sequences and keep the active ones packed at 1..k."""
+        mem = C.llama_get_memory(self.ctx) if self.ctx else None
+        for seq in range(1, self.rows + 1):
+            row = self.slots[seq]
+            if row is not None and row.done:
+                C.llama_memory_seq_rm(mem, seq, -1, -1)
+                row.free()
+                self.slots[seq] = None
+        while True:
+            free = next((s for s in range(1, self.rows + 1) if self.slots[s] is None), None)
+            last = max((s for s in range(1, self.rows + 1) if self.slots[s] is not None), default=None)
+            if free is None or last is None or last < free:
+                return
+            C.llama_memory_seq_cp(mem, last, free, -1, -1)
+            C.llama_memory_seq_rm(mem, last, -1, -1)
+            row, self.slots[last] = self.slots[last], None
+            row.seq, self.slots[free] = free, row
+
+    def _fail_everything(self, exc: Exception) -> None:
+        message = f"The embedded model failed ({exc}). Run again; if it repeats, restart the app."
+        with self._cond:
+            rows = [*self._active(), *self.waiting]
+            self.waiting.clear()
+        for row in rows:
+            self._finish(row, "error", message)
+            row.free()
+        self.slots = [None] * (self.rows + 1)
+        if self.ctx is not None:
+            C.llama_free(self.ctx)
+        self.ctx, self.seq_len, self.prefix, self.prefix_logits = None, 0, [], None
+
+
+def _common_length(sequences: Sequence[Sequence[int]]) -> int:
+    """Length of the longest common prefix."""
+    n = min(len(s) for s in sequences)
+    for i in range(n):
+        first = sequences[0][i]
+        if any(s[i] != first for s in sequences[1:]):
+            return i
+    return n
+
+
+def _sampler_chain(settings: GenerationSettings, seed: int, n_vocab: int):
+    """The chain Llama.create_completion builds for these settings (see Llama._init_sampler)."""
+    chain = C.llama_sampler_chain_init(C.llama_sampler_chain_default_params())
+    parts = [C.llama_sampler_init_penalties(n_vocab, PENALTY_LAST_N, settings.repetition_penalty, 0.0, 0.0)]
+    if settings.temperature == 0:
+        parts.append(C.llama_sampler_init_greedy())
+    else:
+        parts += [
+            C.llama_sampler_init_top_k(settings.top_k),
+            C.llama_sampler_init_typical(1.0, 1),
+            C.llama_sampler_init_top_p(settings.top_p, 1),
+            C.llama_sampler_init_min_p(0.0, 1),
+            C.llama_sampler_init_temp(settings.temperature),
+            C.llama_sampler_init_dist(seed),
+        ]
+    for part in parts:
+        C.llama_sampler_chain_add(chain, part)
+    return chain
+
+
+def _sample(chain, logits: np.ndarray) -> int:
+    """llama_sampler_sample, but on stored logits instead of the context's last batch."""
+    data = np.zeros(len(logits), dtype=_TOKEN_DATA)
+    data["id"] = np.arange(len(logits), dtype=np.int32)
+    data["logit"] = logits
+    candidates = C.llama_token_data_array(
+        data=data.ctypes.data_as(C.llama_token_data_p), size=len(logits), selected=-1, sorted=False
+    )
+    C.llama_sampler_apply(chain, ctypes.byref(candidates))
+    token = candidates.data[candidates.selected].id
+    C.llama_sampler_accept(chain, token)
+    return token

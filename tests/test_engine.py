@@ -1,0 +1,197 @@
+"""The batched engine on the real model, checked against single `Llama.create_completion` calls."""
+
+import threading
+
+import numpy as np
+import pytest
+
+from fewshot import presets
+from fewshot.backends.local import LocalBackend, load_engine
+from fewshot.engine import Engine, Request
+from fewshot.settings import GenerationSettings
+
+
+@pytest.fixture(scope="module")
+def backend():
+    return LocalBackend()
+
+
+@pytest.fixture(scope="module")
+def reference(backend):
+    """A second, independent model: the single-call results the engine must reproduce."""
+    from llama_cpp import Llama
+
+    return Llama(model_path=str(backend.path), n_ctx=2048, n_threads=backend.n_threads, verbose=False)
+
+
+def single_call(llm, prompt: str, s: GenerationSettings, seed: int) -> str:
+    llm.reset()  # a fresh evaluation of the whole prompt, as a first call would do
+    out = llm.create_completion(
+        prompt, max_tokens=s.max_new_tokens, temperature=s.temperature, top_p=s.top_p, top_k=s.top_k, min_p=0.0,
+        typical_p=1.0, repeat_penalty=s.repetition_penalty, seed=seed,
+    )
+    return out["choices"][0]["text"]
+
+
+def run(backend, rows, cancel=None):
+    finals = {}
+    for i, c in backend.generate_many(rows, cancel):
+        assert i not in finals, "a row went on after its final snapshot"
+        if c.done:
+            finals[i] = c
+    return [finals[i] for i in range(len(rows))]
+
+
+PROMPTS = {name: presets.find(name).prompt.render() for name in ("sentiment", "translate-en-fr", "passage-qa")}
+GREEDY = GenerationSettings(temperature=0, max_new_tokens=24, end_sequence=())
+
+
+def test_greedy_rows_are_token_identical_to_single_calls(backend, reference):
+    # Different lengths, so rows finish at different steps and the survivors get moved.
+    rows = [(PROMPTS["sentiment"], GREEDY.model_copy(update={"max_new_tokens": n})) for n in (5, 24, 12, 1, 17)]
+    rows += [(PROMPTS["passage-qa"], GREEDY), (PROMPTS["translate-en-fr"], GREEDY)]
+    for (prompt, s), c in zip(rows, run(backend, rows), strict=True):
+        assert c.text == single_call(reference, prompt, s, 0)
+        assert c.completion_tokens == s.max_new_tokens and c.finish_reason == "length"
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        GenerationSettings(temperature=0.8, max_new_tokens=24, end_sequence=(), seed=7),
+        GenerationSettings(temperature=1.3, top_p=0.9, top_k=40, max_new_tokens=24, end_sequence=(), seed=123),
+        GenerationSettings(temperature=0.7, repetition_penalty=1.3, max_new_tokens=24, end_sequence=(), seed=99),
+    ],
+)
+def test_a_seeded_row_reproduces_the_single_call_text(backend, reference, settings):
+    rows = [(PROMPTS["sentiment"], settings), (PROMPTS["sentiment"], GREEDY)]
+    c = run(backend, rows)[0]
+    assert c.text == single_call(reference, PROMPTS["sentiment"], settings, settings.seed)
+    assert c.seed == settings.seed
+
+
+def test_rerunning_with_new_settings_evaluates_no_prompt_token(backend):
+    engine = backend.engine
+    prompt = PROMPTS["sentiment"]
+    run(backend, [(prompt, GREEDY)])
+    before = engine.evaluated
+    hot = [(prompt, GenerationSettings(temperature=t, max_new_tokens=8)) for t in (0.3, 0.6, 0.9)]
+    assert all(c.done and not c.error for c in run(backend, hot))
+    assert engine.evaluated == before
+
+
+def test_changing_only_the_query_evaluates_only_the_querys_tokens(backend):
+    engine = backend.engine
+    p = presets.find("sentiment").prompt
+    run(backend, [(p.render(), GREEDY)])
+    changed = p.model_copy(update={"query": "The service was slow and the food was cold"}).render()
+    before = engine.evaluated
+    run(backend, [(changed, GREEDY)])
+    query_tokens = len(backend.tokenize("The service was slow and the food was cold\nSentiment:"))
+    assert 0 < engine.evaluated - before <= query_tokens + 1
+
+
+def test_a_shots_sweep_matches_single_calls_and_shares_the_prefix(backend, reference):
+    p = presets.find("sentiment").prompt
+    rows = [(p.with_shots(k).render(), GREEDY.model_copy(update={"max_new_tokens": 6})) for k in (0, 1, 2, 4)]
+    engine = backend.engine
+    before = engine.evaluated
+    finals = run(backend, rows)
+    for (prompt, s), c in zip(rows, finals, strict=True):
+        assert c.text == single_call(reference, prompt, s, 0)
+    separate = sum(len(backend.tokenize(prompt)) for prompt, _ in rows)
+    assert engine.evaluated - before < separate
+
+
+def test_more_rows_than_sequences_run_in_waves(backend, reference):
+    rows = [(PROMPTS["translate-en-fr"], GREEDY.model_copy(update={"max_new_tokens": 3 + i})) for i in range(11)]
+    for (prompt, s), c in zip(rows, run(backend, rows), strict=True):
+        assert c.text == single_call(reference, prompt, s, 0)
+
+
+def test_concurrent_callers_get_their_own_results(backend):
+    jobs = {
+        "a": [(PROMPTS["sentiment"], GREEDY), (PROMPTS["sentiment"], GREEDY.model_copy(update={"max_new_tokens": 9}))],
+        "b": [(PROMPTS["passage-qa"], GREEDY)] * 3,
+        "c": [(PROMPTS["translate-en-fr"], GREEDY.model_copy(update={"max_new_tokens": 30}))],
+    }
+    alone = {k: [c.text for c in run(backend, rows)] for k, rows in jobs.items()}
+    together, errors = {}, []
+
+    def work(key):
+        try:
+            together[key] = [c.text for c in run(backend, jobs[key])]
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in jobs for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and together == alone
+
+
+def test_cancel_finishes_rows_as_stopped_and_the_engine_goes_on(backend):
+    cancel = threading.Event()
+    long = GenerationSettings(temperature=0.9, max_new_tokens=400, end_sequence=())
+    rows = [(PROMPTS["sentiment"], long)] * 3
+    seen = []
+    for i, c in backend.generate_many(rows, cancel):
+        seen.append((i, c))
+        if c.completion_tokens >= 5:
+            cancel.set()
+    finals = [c for _, c in seen if c.done]
+    assert len(finals) == 3 and all(c.finish_reason == "cancelled" for c in finals)
+    assert all(c.completion_tokens < 400 for c in finals)
+    assert run(backend, [(PROMPTS["sentiment"], GREEDY)])[0].finish_reason == "length"
+
+
+def test_abandoning_the_stream_frees_the_rows(backend):
+    stream = backend.generate_many([(PROMPTS["sentiment"], GenerationSettings(max_new_tokens=400, end_sequence=()))])
+    next(stream)
+    stream.close()
+    assert run(backend, [(PROMPTS["translate-en-fr"], GREEDY)])[0].done
+
+
+def test_label_scores_equal_log_probabilities_from_a_full_evaluation(backend):
+    from llama_cpp import Llama
+
+    reference = Llama(model_path=str(backend.path), n_ctx=512, logits_all=True, verbose=False)
+    prompt = PROMPTS["sentiment"]
+    labels = [" positive", " negative", " neutral", " not sure at all"]
+    scores = backend.score(prompt, labels)
+    prompt_tokens = backend.tokenize(prompt)
+    for label, score in zip(labels, scores, strict=True):
+        continuation = backend.tokenize(prompt + label)[len(prompt_tokens):]
+        reference.reset()
+        reference.eval(prompt_tokens + continuation)
+        expected = 0.0
+        for k, token in enumerate(continuation):
+            logits = np.array(reference.scores[len(prompt_tokens) - 1 + k], dtype=np.float64)
+            expected += logits[token] - logits.max() - np.log(np.exp(logits - logits.max()).sum())
+        assert score == pytest.approx(expected, abs=1e-3)
+    assert scores[0] == max(scores)  # the greedy answer is "positive"
+
+
+def test_rows_that_do_not_fit_fail_alone(backend):
+    long = "word " * 2100
+    finals = run(backend, [(long, GREEDY), (PROMPTS["sentiment"], GREEDY)])
+    assert finals[0].finish_reason == "error" and "context holds" in finals[0].error
+    assert finals[1].finish_reason == "length" and finals[1].text
+
+
+def test_the_context_grows_for_a_long_prompt_and_shrinks_back(backend):
+    engine: Engine = load_engine(backend.path, backend.n_threads, backend.n_ctx)
+    long = PROMPTS["passage-qa"] * 9
+    assert 1024 < len(backend.tokenize(long)) + GREEDY.max_new_tokens <= 2048
+    assert run(backend, [(long, GREEDY)])[0].finish_reason == "length"
+    assert engine.seq_len == 2048
+    run(backend, [(PROMPTS["translate-en-fr"], GREEDY)])  # needs a quarter or less: give the memory back
+    assert engine.seq_len == 512
+
+
+def test_engine_refuses_a_row_longer_than_its_context(backend):
+    engine = backend.engine
+    with pytest.raises(Exception, match="context holds"):
+        list(engine.generate([Request([1] * 3000, GREEDY)]))
