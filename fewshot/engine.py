@@ -137,6 +137,7 @@ class Engine:
         self._cond = threading.Condition()
         self._worker: threading.Thread | None = None
         self._piece = ctypes.create_string_buffer(256)
+        self._outbox: dict[_Job, list] = {}
 
     # --- public ------------------------------------------------------------------------------
 
@@ -148,9 +149,9 @@ class Engine:
         remaining = len(requests)
         try:
             while remaining:
-                index, completion = job.events.get()
-                remaining -= completion.done
-                yield index, completion
+                for index, completion in job.events.get():
+                    remaining -= completion.done
+                    yield index, completion
         finally:
             job.stopped.set()  # the caller stopped listening: free its rows
 
@@ -159,12 +160,12 @@ class Engine:
         if any(not c for c in continuations):
             raise ValueError("every continuation needs at least one token")
         job = self._submit([Request(prompt, continuation=c) for c in continuations], None, "", "")
-        scores = [0.0] * len(continuations)
-        for _ in continuations:
-            index, value = job.events.get()
-            if isinstance(value, BaseException):
-                raise value
-            scores[index] = value
+        scores: list[float | None] = [None] * len(continuations)
+        while any(s is None for s in scores):
+            for index, value in job.events.get():
+                if isinstance(value, BaseException):
+                    raise value
+                scores[index] = value
         return scores
 
     def close(self) -> None:
@@ -207,6 +208,7 @@ class Engine:
             except Exception as exc:  # keep serving: fail what is in flight, start afresh
                 log.exception("embedded engine step failed")
                 self._fail_everything(exc)
+            self._flush()
 
     def _active(self) -> list[_Row]:
         return [r for r in self.slots[1:] if r is not None]
@@ -220,6 +222,7 @@ class Engine:
                 return
             self._prepare(head)
         self._admit()
+        self._flush()  # first tokens sampled from the stored logits go out before the decode
         entries = self._fill_batch()
         if entries:
             if (code := C.llama_decode(self.ctx, self.batch)) != 0:
@@ -363,7 +366,7 @@ class Engine:
         row.logprob += float(values[target] - top - np.log(np.exp(values - top).sum()))
         if pos + 1 == len(row.prompt) + len(row.scored) - 1:
             row.done = True
-            row.job.events.put((row.index, row.logprob))
+            self._emit(row, row.logprob)
 
     def _accept(self, row: _Row, token: int) -> None:
         """A row sampled `token`: grow its text, stream it, and decide whether it is done."""
@@ -379,7 +382,7 @@ class Engine:
         row.feed.append(token)
         if len(visible := row.text.visible) > row.shown:
             row.shown = len(visible)
-            row.job.events.put((row.index, self._snapshot(row, visible, None)))
+            self._emit(row, self._snapshot(row, visible, None))
 
     def _snapshot(self, row: _Row, text: str, finish: str | None, error: str | None = None) -> Completion:
         job, request = row.job, row.request
@@ -394,11 +397,20 @@ class Engine:
         row.done = True
         if row.scored:
             failure = BackendError(error, backend="embedded") if error else PromptError("Scoring was cancelled.")
-            row.job.events.put((row.index, failure))
+            self._emit(row, failure)
             return
         if not row.text.stopped and row.text.add(row.utf8.decode(b"", final=True)) and reason == "length":
             reason = "end_sequence"  # the last bytes completed an end sequence
-        row.job.events.put((row.index, self._snapshot(row, row.text.text, reason, error)))
+        self._emit(row, self._snapshot(row, row.text.text, reason, error))
+
+    def _emit(self, row: _Row, item) -> None:
+        """Collect a row's news; `_flush` hands each job its step's news at once (one wake-up per step)."""
+        self._outbox.setdefault(row.job, []).append((row.index, item))
+
+    def _flush(self) -> None:
+        for job, items in self._outbox.items():
+            job.events.put(items)
+        self._outbox.clear()
 
     def _release_finished(self) -> None:
         """Free finished rows' sequences and keep the active ones packed at 1..k."""
