@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from fewshot import grid, presets
+from fewshot import evaluate, grid, presets
 from fewshot.backends.base import FINISH_LABELS, Completion
 from fewshot.backends.local import LocalBackend
 from fewshot.errors import FewShotError
@@ -21,6 +21,7 @@ from fewshot.settings import (
     describe,
     escape,
     format_stops,
+    format_value,
     make_settings,
     parse_stops,
     unescape,
@@ -29,6 +30,7 @@ from fewshot.settings import (
 MAX_COLUMNS = presets.MAX_COLUMNS
 SETTING_FIELDS = tuple(GenerationSettings.model_fields)  # one widget per field, in this order
 PRESETS, PRESET_ERRORS = presets.load_folder()
+MAX_SAMPLES = 10
 STREAM_INTERVAL = 0.05  # seconds between UI updates while streaming: smooth without flooding the socket
 
 _backend: LocalBackend | None = None
@@ -166,31 +168,124 @@ def parse_raw(raw_text, ip, op, sep):
     return p.task, examples_to_rows(p.examples), p.query
 
 
-def run(request: gr.Request, task, rows, query, ip, op, sep, raw_mode, raw_text, n_columns, *column_values):
+def stream_cells(request: gr.Request, prompt, cells):
+    """Yield the latest snapshot of every cell: often while they stream, and once at the end.
+
+    Registers the session's Stop flag; raises FewShotError at once if the grid cannot start.
+    """
+    cancel = threading.Event()
+    stream = grid.run(backend(), prompt, cells, cancel)
+    _cancels[request.session_hash] = cancel
+
+    def updates():
+        latest: list[Completion | None] = [None] * len(cells)
+        last = 0.0
+        try:
+            with closing(stream):
+                for i, c in stream:
+                    latest[i] = c
+                    if c.done or time.monotonic() - last > STREAM_INTERVAL:
+                        last = time.monotonic()
+                        yield latest
+        finally:
+            _cancels.pop(request.session_hash, None)
+        yield latest
+
+    return updates()
+
+
+def column_view(snapshots: list[Completion | None]) -> tuple[str, str]:
+    """A column's completion text and status line, for one sample or several."""
+    if len(snapshots) == 1:
+        c = snapshots[0]
+        return ("", "⏳ queued") if c is None else (c.text, status_line(c))
+    texts = [f"[{j + 1}] {c.text.strip()}" for j, c in enumerate(snapshots) if c is not None]
+    finished = [c for c in snapshots if c is not None and c.done]
+    errors = [c.error for c in finished if c.error]
+    status = f"{'✓' if len(finished) == len(snapshots) else '⏳'} {len(finished)}/{len(snapshots)} samples"
+    counts = evaluate.distribution([c.text for c in finished if not c.error])
+    if counts:
+        status += " · " + " · ".join(f"{label} ×{n}" for label, n in counts[:4])
+    if errors:
+        status += f" · ⚠️ {errors[0]}"
+    return "\n".join(texts), status
+
+
+def distribution_plot(groups: list[tuple[str, list[Completion | None]]], visible: bool):
+    table = evaluate.distribution_table(
+        [(name, [c.text for c in cs if c is not None and c.done and not c.error]) for name, cs in groups]
+    )
+    return gr.update(value=table, visible=visible and not table.empty, x="group", y="count", color="answer",
+                     sort=[name for name, _ in groups])
+
+
+def run(request: gr.Request, task, rows, query, ip, op, sep, raw_mode, raw_text, n_columns, samples, *column_values):
     """Stream every visible column at once; each column shows its own error if it fails."""
-    n = int(n_columns)
-    texts, statuses = [""] * MAX_COLUMNS, [""] * MAX_COLUMNS
+    n, k = int(n_columns), int(samples)
     try:
         prompt = raw_text if raw_mode else read_prompt(task, rows, query, ip, op, sep)
-        k = len(SETTING_FIELDS)
-        cells = [grid.Cell(read_settings(column_values[k * i : k * (i + 1)])) for i in range(n)]
-        stream = grid.run(backend(), prompt, cells, cancel := threading.Event())
+        width = len(SETTING_FIELDS)
+        settings = [read_settings(column_values[width * i : width * (i + 1)]) for i in range(n)]
+        cells = [cell for s in settings for cell in grid.expand(s, samples=k)]
+        updates = stream_cells(request, prompt, cells)
     except FewShotError as exc:
         raise gr.Error(str(exc)) from None
-    _cancels[request.session_hash] = cancel
-    statuses[:n] = ["⏳ queued"] * n
-    yield *texts, *statuses
-    last = 0.0
+    names = [f"{i + 1}: {s.label()}" for i, s in enumerate(settings)]
+    for latest in updates:
+        views = [column_view(latest[i * k : (i + 1) * k]) for i in range(n)]
+        views += [("", "")] * (MAX_COLUMNS - n)
+        groups = [(names[i], latest[i * k : (i + 1) * k]) for i in range(n)]
+        yield *[v[0] for v in views], *[v[1] for v in views], distribution_plot(groups, k > 1)
+
+
+def run_sweep(request: gr.Request, task, rows, query, ip, op, sep, raw_mode, raw_text, key, values, samples, *base):
+    """Every value of one setting (the rest from column 1), each sampled `samples` times."""
     try:
-        with closing(stream):
-            for i, c in stream:
-                texts[i], statuses[i] = c.text, status_line(c)
-                if c.done or time.monotonic() - last > STREAM_INTERVAL:
-                    last = time.monotonic()
-                    yield *texts, *statuses
-    finally:
-        _cancels.pop(request.session_hash, None)
-    yield *texts, *statuses
+        prompt = raw_text if raw_mode else read_prompt(task, rows, query, ip, op, sep)
+        axis = grid.parse_axis(key, values)
+        cells = grid.expand(read_settings(base), {key: axis}, int(samples))
+        updates = stream_cells(request, prompt, cells)
+    except FewShotError as exc:
+        raise gr.Error(str(exc)) from None
+    labels = [f"{key}={format_value(key, getattr(c.settings, key, c.shots))}" for c in cells]
+    order = list(dict.fromkeys(labels))
+    for latest in updates:
+        table = [
+            [labels[i], cell.sample + 1, (c.error and f"⚠️ {c.error}") or c.text if c else "",
+             FINISH_LABELS.get(c.finish_reason, "…") if c and c.done else "…",
+             c.completion_tokens if c else 0, round(c.seconds, 2) if c else 0.0]
+            for i, (cell, c) in enumerate(zip(cells, latest, strict=True))
+        ]
+        done = sum(c is not None and c.done for c in latest)
+        groups = [(name, [c for c, label in zip(latest, labels, strict=True) if label == name]) for name in order]
+        yield distribution_plot(groups, True), table, f"{'✓' if done == len(cells) else '⏳'} {done}/{len(cells)} done"
+
+
+def run_evaluation(file, labels, limit, calibrate, task, rows, ip, op, sep, progress=gr.Progress()):  # noqa: B008
+    """Accuracy of the current prompt on a labelled CSV, by scoring each label on the embedded model."""
+    if file is None:
+        raise gr.Error("Upload a CSV file with the columns text,label first.")
+    try:
+        prompt = read_prompt(task, rows, "", ip, op, sep)
+        data = evaluate.read_labelled(file, int(limit))
+        chosen = [s.strip() for s in (labels or "").split(",") if s.strip()] or None
+        result = evaluate.evaluate(
+            backend(), prompt, data, chosen, bool(calibrate),
+            progress=lambda done, total: progress(done / total, desc=f"{done}/{total} scored"),
+        )
+    except FewShotError as exc:
+        raise gr.Error(str(exc)) from None
+    lines = [
+        f"**Accuracy: {result.accuracy:.1%}** on {len(data)} rows "
+        f"({len(prompt.examples)} examples in the prompt; always guessing the commonest label would score "
+        f"{data['label'].value_counts(normalize=True).max():.1%}).",
+    ]
+    if result.calibrated is not None:
+        bias = ", ".join(f"{k} {v:.0%}" for k, v in result.bias.items())
+        lines.append(f"Calibrated: **{result.calibrated_accuracy:.1%}** (for the content-free query "
+                     f"“{evaluate.CONTENT_FREE}” the model leans: {bias}).")
+    confusion = result.confusion(calibrated=False).reset_index().rename(columns={"true": "true ↓ / predicted →"})
+    return "\n\n".join(lines), confusion
 
 
 def stop(request: gr.Request):
@@ -296,14 +391,59 @@ def build_demo() -> gr.Blocks:
 
         gr.Markdown("## Compare")
         with gr.Row():
-            n_columns = gr.Slider(1, MAX_COLUMNS, value=len(first.columns), step=1, label="Columns", scale=3)
-            run_btn = gr.Button("Run", variant="primary", scale=1, elem_id="run")
-            stop_btn = gr.Button("Stop", variant="stop", scale=1, elem_id="stop")
+            n_columns = gr.Slider(1, MAX_COLUMNS, value=len(first.columns), step=1, label="Columns", scale=2)
+            samples = gr.Slider(
+                1, MAX_SAMPLES, value=1, step=1, label="Samples per column", scale=2, elem_id="samples",
+                info="Sample each column several times to see how its answers are distributed.",
+            )
+            with gr.Column(scale=1, min_width=160):
+                run_btn = gr.Button("Run", variant="primary", elem_id="run")
+                stop_btn = gr.Button("Stop", variant="stop", elem_id="stop")
         with gr.Row(equal_height=False):
             columns = [
                 column_controls(i, first.columns[i] if i < len(first.columns) else GenerationSettings())
                 for i in range(MAX_COLUMNS)
             ]
+        dist_plot = gr.BarPlot(
+            x="group", y="count", color="answer", label="Answers per column", visible=False, elem_id="dist-plot",
+            y_title="samples", x_title="column", height=260,
+        )
+
+        with gr.Accordion("Sweep one setting", open=False, elem_id="sweep"):
+            gr.Markdown("Try many values of one setting on the same prompt, every value sampled as often as you "
+                        "like; the other settings come from column 1. All rows run together on the model.")
+            with gr.Row(equal_height=True):
+                sweep_key = gr.Dropdown(list(grid.SWEEP_KEYS), value="temperature", label="Setting", scale=1)
+                sweep_values = gr.Textbox("0, 0.3, 0.6, 0.9, 1.2", label="Values (comma-separated)", scale=2,
+                                          elem_id="sweep-values")
+                sweep_samples = gr.Slider(1, MAX_SAMPLES, value=5, step=1, label="Samples per value", scale=2)
+                sweep_btn = gr.Button("Run sweep", variant="primary", scale=1, elem_id="run-sweep")
+            sweep_status = gr.Markdown(elem_id="sweep-status")
+            sweep_plot = gr.BarPlot(x="group", y="count", color="answer", label="Answers per value",
+                                    y_title="samples", x_title="value", height=260)
+            sweep_table = gr.Dataframe(
+                headers=["value", "sample", "completion", "finish", "tokens", "seconds"], interactive=False,
+                wrap=True, elem_id="sweep-table", label="Completions",
+            )
+
+        with gr.Accordion("Evaluate on labelled data", open=False, elem_id="evaluate"):
+            gr.Markdown("Upload a CSV with the columns `text,label`. Each row's text becomes the query; every "
+                        "label is scored after the prompt on the embedded model and the likeliest one is the "
+                        "prediction — no sampling. *Calibrate* divides out the bias the prompt shows for a "
+                        "content-free query (“Calibrate Before Use”, Zhao et al. 2021).")
+            with gr.Row(equal_height=True):
+                eval_file = gr.File(
+                    label="Labelled CSV", file_types=[".csv"], type="filepath", scale=2, elem_id="eval-file"
+                )
+                with gr.Column(scale=2):
+                    eval_labels = gr.Textbox(label="Labels", placeholder="default: the labels found in the file",
+                                             info="Comma-separated, as the outputs in your examples.")
+                    eval_limit = gr.Slider(10, evaluate.MAX_ROWS, value=100, step=10, label="Rows")
+                    eval_calibrate = gr.Checkbox(True, label="Calibrate")
+                eval_btn = gr.Button("Evaluate", variant="primary", scale=1, elem_id="run-eval")
+            eval_summary = gr.Markdown(elem_id="eval-summary")
+            eval_confusion = gr.Dataframe(label="Confusion: true label (rows) × prediction (columns)",
+                                          interactive=False, elem_id="eval-confusion")
 
         prompt_fields = [task, examples, query, ip, op, sep]
         column_settings = [c for col in columns for c in col.settings]
@@ -326,9 +466,20 @@ def build_demo() -> gr.Blocks:
             api_name=False,
         )
         parse_btn.click(parse_raw, [preview_box, ip, op, sep], [task, examples, query], api_name="parse")
+        # The engine merges concurrent users' rows into the same decode steps, so runs need not queue here.
+        model_work = {"concurrency_limit": 8, "concurrency_id": "model"}
         run_btn.click(
-            run, [*prompt_fields, raw_mode, preview_box, n_columns, *column_settings], outputs,
-            api_name="run", show_progress="hidden",
+            run, [*prompt_fields, raw_mode, preview_box, n_columns, samples, *column_settings], [*outputs, dist_plot],
+            api_name="run", show_progress="hidden", **model_work,
+        )
+        sweep_btn.click(
+            run_sweep,
+            [*prompt_fields, raw_mode, preview_box, sweep_key, sweep_values, sweep_samples, *columns[0].settings],
+            [sweep_plot, sweep_table, sweep_status], api_name="sweep", show_progress="hidden", **model_work,
+        )
+        eval_btn.click(
+            run_evaluation, [eval_file, eval_labels, eval_limit, eval_calibrate, task, examples, ip, op, sep],
+            [eval_summary, eval_confusion], api_name="evaluate", **model_work,
         )
         stop_btn.click(stop, None, None, api_name="stop", concurrency_limit=None)
     return demo
@@ -338,6 +489,6 @@ THEME = gr.themes.Soft(primary_hue="indigo")
 demo = build_demo()
 
 if __name__ == "__main__":
-    demo.queue(default_concurrency_limit=1).launch(
+    demo.queue().launch(
         theme=THEME, css=CSS, server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1")
     )

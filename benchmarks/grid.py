@@ -16,7 +16,6 @@ Seeds are fixed, so the baselines and the engine sample the same texts (checked 
 from __future__ import annotations
 
 import argparse
-import csv
 import multiprocessing
 import statistics
 import sys
@@ -26,37 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import build_prompt, peak_mb  # noqa: E402
 from fewshot.backends.local import LocalBackend  # noqa: E402
-from fewshot.prompt import Example, FewShotPrompt, Template  # noqa: E402
 from fewshot.settings import GenerationSettings  # noqa: E402
-
-DATA = ROOT.parent / "shared" / "data"
-TARGET_TOKENS = 427
-TEMPLATE = Template(input_prefix="Review: ", output_prefix="\nSentiment: ", separator="\n###\n")
-TASK = "Classify the sentiment of each movie review as positive or negative."
-
-
-def build_prompt(backend: LocalBackend) -> FewShotPrompt:
-    """Examples from SST-2 train (or the built-in preset) until the prompt is about TARGET_TOKENS."""
-    if (DATA / "sst2_train.csv").exists():
-        with open(DATA / "sst2_train.csv", newline="") as f:
-            pool = [Example(input=r["text"], output=r["label"]) for r in csv.DictReader(f)][:200]
-        with open(DATA / "sst2_dev.csv", newline="") as f:
-            queries = [r["text"] for r in csv.DictReader(f)][:2]
-    else:
-        from fewshot import presets
-
-        pool = list(presets.find("sentiment").examples) * 20
-        queries = ["What a waste of two hours.", "A warm, funny and clever film."]
-    examples: list[Example] = []
-    for example in pool:  # take the examples that still fit, until the prompt is within 8 tokens of the target
-        candidate = FewShotPrompt(task=TASK, examples=(*examples, example), query=queries[0], template=TEMPLATE)
-        n = backend.count_tokens(candidate.render())
-        if n <= TARGET_TOKENS:
-            examples.append(example)
-        if n > TARGET_TOKENS - 8 and n <= TARGET_TOKENS:
-            break
-    return FewShotPrompt(task=TASK, examples=tuple(examples), query=queries[0], template=TEMPLATE), queries[1]
 
 
 def grid(seed0: int, max_new_tokens: int = 32, stop=("###",)) -> list[GenerationSettings]:
@@ -127,13 +98,6 @@ def run_engine(backend: LocalBackend, prompt: str, settings: list[GenerationSett
     total = time.perf_counter() - start
     texts = [finals[i].text for i in range(len(settings))]
     return first, total, texts, sum(c.completion_tokens for c in finals.values())
-
-
-def peak_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def median(values):

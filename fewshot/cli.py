@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 from . import grid, presets
 from .backends.base import FINISH_LABELS, Completion
 from .errors import BackendError, FewShotError
-from .settings import GenerationSettings, describe, escape, make_settings, unescape
+from .settings import GenerationSettings, describe, escape, make_settings
 
 EPILOG = """\
 settings (KEY for --set and --sweep):
@@ -63,18 +63,41 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--model", metavar="GGUF", help="a GGUF file for the embedded backend (default: FEWSHOT_MODEL or SmolLM2-135M)"
     )
+    ev = sub.add_parser(
+        "eval",
+        help="measure a preset's accuracy on a labelled CSV",
+        description="Predict each row's label by scoring every label after the preset's prompt (the row is the "
+        "query) on the embedded model, and print the accuracy, calibrated as in 'Calibrate Before Use'.",
+        epilog="example:\n  python -m fewshot eval sentiment --data reviews.csv --labels positive,negative --shots 2",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ev.add_argument("preset", metavar="PRESET_OR_JSON_FILE", help="built-in preset name or path to a preset JSON file")
+    ev.add_argument("--data", required=True, metavar="CSV", help="a CSV file with columns text,label")
+    ev.add_argument("--labels", metavar="A,B,...", help="the labels to choose from (default: those in the CSV)")
+    ev.add_argument("--limit", type=int, default=200, metavar="N", help="evaluate the first N rows (default 200)")
+    ev.add_argument("--shots", type=int, metavar="N", help="use only the first N examples")
+    ev.add_argument("--no-calibrate", action="store_true", help="skip the content-free calibration")
+    ev.add_argument("--model", metavar="GGUF", help="a GGUF file for the embedded backend")
     return parser
 
 
-def parse_value(key: str, raw: str) -> Any:
-    """A --set/--sweep value: JSON where it parses (numbers, lists, null), else the text with \\n escapes."""
-    if key == "seed" and raw.strip().lower() in ("", "none", "random"):
-        return None
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return unescape(raw)
-    return value if isinstance(value, int | float | str | list) or value is None else unescape(raw)
+def evaluate_command(args: argparse.Namespace) -> int:
+    from . import evaluate
+    from .backends.local import LocalBackend
+
+    preset = presets.find(args.preset)
+    prompt = preset.prompt if args.shots is None else preset.prompt.with_shots(grid._shots(args.shots))
+    rows = evaluate.read_labelled(args.data, args.limit)
+    labels = [s.strip() for s in args.labels.split(",") if s.strip()] if args.labels else None
+    result = evaluate.evaluate(LocalBackend(args.model), prompt, rows, labels, calibrate=not args.no_calibrate)
+    print(f"{len(rows)} rows, {len(prompt.examples)} examples in the prompt, labels: {', '.join(result.labels)}")
+    print(f"accuracy:            {result.accuracy:.3f}")
+    if result.calibrated is not None:
+        bias = ", ".join(f"{k} {v:.2f}" for k, v in result.bias.items())
+        print(f"calibrated accuracy: {result.calibrated_accuracy:.3f}   (content-free bias: {bias})")
+    print("\nconfusion (rows: true label, columns: predicted)")
+    print(result.confusion().to_string())
+    return 0
 
 
 def split_pair(text: str, option: str) -> tuple[str, str]:
@@ -95,11 +118,11 @@ def plan(args: argparse.Namespace) -> tuple[presets.Preset, list[grid.Cell]]:
     preset.prompt.check()
     overrides = dict(split_pair(s, "--set") for s in args.set)
     shots = overrides.pop("shots", None)
-    overrides = {k: parse_value(k, v) for k, v in overrides.items()}
+    overrides = {k: grid.parse_value(k, v) for k, v in overrides.items()}
     axes: dict[str, list[Any]] = {}
     for s in args.sweep:
         key, values = split_pair(s, "--sweep")
-        axes[key] = [parse_value(key, v) for v in values.split(",")]
+        axes[key] = grid.parse_axis(key, values)
     if shots is not None and "shots" not in axes:
         axes["shots"] = [shots]
     bases = [make_settings(**{**c.model_dump(), **overrides}) for c in preset.columns]
@@ -175,6 +198,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             for e in errors:
                 print(f"fewshot: warning: {e}", file=sys.stderr)
             return 0
+        if args.command == "eval":
+            return evaluate_command(args)
         return run(args)
     except BackendError as exc:
         print(f"fewshot: error: {exc}", file=sys.stderr)

@@ -155,12 +155,12 @@ class Engine:
         finally:
             job.stopped.set()  # the caller stopped listening: free its rows
 
-    def score(self, prompt: Sequence[int], continuations: Sequence[Sequence[int]]) -> list[float]:
-        """Log-probability of each continuation after the prompt, all rows in the same batches."""
-        if any(not c for c in continuations):
+    def score(self, pairs: Sequence[tuple[Sequence[int], Sequence[int]]]) -> list[float]:
+        """Log-probability of each continuation after its prompt; all pairs share the same batches."""
+        if any(not c for _, c in pairs):
             raise ValueError("every continuation needs at least one token")
-        job = self._submit([Request(prompt, continuation=c) for c in continuations], None, "", "")
-        scores: list[float | None] = [None] * len(continuations)
+        job = self._submit([Request(p, continuation=c) for p, c in pairs], None, "", "")
+        scores: list[float | None] = [None] * len(pairs)
         while any(s is None for s in scores):
             for index, value in job.events.get():
                 if isinstance(value, BaseException):
@@ -298,21 +298,24 @@ class Engine:
             with self._cond:
                 if not self.waiting or self.waiting[0].request.need > self.seq_len:
                     return  # a row that needs a larger context waits until the engine is idle
+                row = self.waiting[0]
+                keep = _common_length([self.prefix, row.prompt])
+                from_stored = keep == len(row.prompt) == len(self.prefix) and self.prefix_logits is not None
                 seq = next((s for s in range(1, self.rows + 1) if self.slots[s] is None), None)
-                if seq is None:
+                if seq is None and not (from_stored and len(row.scored) == 1):
                     return
-                row = self.waiting.popleft()
-            keep = _common_length([self.prefix, row.prompt])
-            from_stored = keep == len(row.prompt) == len(self.prefix) and self.prefix_logits is not None
+                self.waiting.popleft()
             if keep == len(row.prompt) and not from_stored:
                 keep -= 1
-            C.llama_memory_seq_cp(mem, 0, seq, -1, -1)  # whole-stream copy: the only kind across streams
-            C.llama_memory_seq_rm(mem, seq, keep, -1)
-            row.seq, self.slots[seq] = seq, row
             row.start(keep)
             self.evaluated += len(row.feed) - (len(row.scored) - 1 if row.scored else 0)
             if from_stored:
-                self._on_stored_logits(row)
+                self._on_stored_logits(row)  # may already finish it: a one-token label, a first-token stop
+            if row.done:
+                continue
+            C.llama_memory_seq_cp(mem, 0, seq, -1, -1)  # whole-stream copy: the only kind across streams
+            C.llama_memory_seq_rm(mem, seq, keep, -1)
+            row.seq, self.slots[seq] = seq, row
 
     def _fill_batch(self) -> list[tuple[_Row | None, int]]:
         """One token from every decoding row, then prompt tokens up to N_BATCH, in sequence order."""

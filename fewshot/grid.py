@@ -7,6 +7,7 @@ sample of those settings it is. Sweeps form a cross product over a base setting.
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from typing import Any
 from .backends.base import Backend, Completion
 from .errors import ConfigError, PromptError
 from .prompt import FewShotPrompt
-from .settings import GenerationSettings, make_settings
+from .settings import GenerationSettings, make_settings, unescape
 
 SWEEP_KEYS = (*GenerationSettings.model_fields, "shots")
 MAX_CELLS = 64
@@ -49,6 +50,27 @@ def expand(base: GenerationSettings, axes: Mapping[str, Sequence[Any]] | None = 
     if len(cells) > MAX_CELLS:
         raise ConfigError(f"That grid has {len(cells)} cells; the limit is {MAX_CELLS}. Sweep fewer values.")
     return cells
+
+
+def parse_value(key: str, raw: str) -> Any:
+    """A value as typed: JSON where it parses (numbers, lists, null), else the text with \\n escapes."""
+    if key == "seed" and raw.strip().lower() in ("", "none", "random"):
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return unescape(raw)
+    return value if isinstance(value, int | float | str | list) or value is None else unescape(raw)
+
+
+def parse_axis(key: str, text: str) -> list[Any]:
+    """`0.1, 0.5, 0.9` -> [0.1, 0.5, 0.9]: comma-separated values of one setting."""
+    if key not in SWEEP_KEYS:
+        raise ConfigError(f"Unknown setting {key!r}. Known: {', '.join(SWEEP_KEYS)}.")
+    values = [parse_value(key, part.strip()) for part in text.split(",") if part.strip()]
+    if not values:
+        raise ConfigError(f"Give at least one value for {key}, separated by commas.")
+    return values
 
 
 def _shots(value: Any) -> int | None:

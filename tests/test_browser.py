@@ -4,7 +4,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.conftest import ARTIFACTS
+from tests.conftest import ARTIFACTS, ROOT
 
 FINISHED = re.compile(r"✓ (end sequence|max tokens|end of text) · \d+ tokens? · [\d.]+ s")
 
@@ -105,3 +105,46 @@ def test_raw_mode_edits_the_text_and_parses_it_back(page, app_url):
     expect(page.get_by_text("Kept raw mode").first).to_be_visible()
     expect(page.get_by_label("Edit raw prompt")).to_be_checked()
     expect(preview).to_have_value("no format here")
+
+
+def test_samples_show_the_answer_distribution(page, app_url):
+    page.goto(app_url)
+    set_number(page, "samples", 4)
+    page.click("#run")
+    for i in range(3):
+        expect(page.locator(f"#c{i}-status")).to_contain_text("✓ 4/4 samples", timeout=60_000)
+        numbered = re.compile(r"^\[1\] .*\n\[2\] .*\n\[3\] .*\n\[4\] ", re.S)
+        expect(page.locator(f"#c{i}-text textarea")).to_have_value(numbered)
+    expect(page.locator("#dist-plot")).to_be_visible()
+    expect(page.locator("#c0-status")).to_contain_text(re.compile(r"positive ×\d"))
+
+
+def test_a_sweep_fills_its_table_and_chart(page, app_url):
+    page.goto(app_url)
+    page.get_by_text("Sweep one setting").click()
+    set_text(page, "sweep-values", "0, 1.5")
+    page.click("#run-sweep")
+    expect(page.locator("#sweep-status")).to_contain_text("✓ 10/10 done", timeout=60_000)
+    table = page.locator("#sweep-table")
+    expect(table).to_contain_text("temperature=1.5")
+    expect(table.locator("[role=grid]")).to_have_attribute("aria-rowcount", "11")  # header + 10 rows
+    page.locator("#sweep").screenshot(path=ARTIFACTS / "sweep.png")
+
+
+def test_a_bad_sweep_value_is_refused_with_a_message(page, app_url):
+    page.goto(app_url)
+    page.get_by_text("Sweep one setting").click()
+    set_text(page, "sweep-values", "0.5, 7")
+    page.click("#run-sweep")
+    expect(page.get_by_text("temperature must be less than or equal to 2").first).to_be_visible()
+
+
+def test_evaluation_of_an_uploaded_csv(page, app_url):
+    page.goto(app_url)
+    page.get_by_text("Evaluate on labelled data").click()
+    page.locator("#eval-file input[type=file]").set_input_files(str(ROOT / "tests" / "data" / "tiny_sentiment.csv"))
+    page.get_by_label("Labels").fill("positive, negative")
+    page.click("#run-eval")
+    expect(page.locator("#eval-summary")).to_contain_text(re.compile(r"Accuracy: \d+\.\d% on 8 rows"), timeout=60_000)
+    expect(page.locator("#eval-summary")).to_contain_text("Calibrated")
+    expect(page.locator("#eval-confusion")).to_contain_text("negative")

@@ -164,8 +164,19 @@ class LocalBackend:
 
     def score(self, prompt: str, continuations: Sequence[str]) -> list[float]:
         """Log-probability of each continuation (e.g. " positive") right after the prompt."""
-        prompt_tokens = self.tokenize(prompt)
-        return self.engine.score(prompt_tokens, [self._continuation(prompt, prompt_tokens, c) for c in continuations])
+        return self.score_many([(prompt, c) for c in continuations])
+
+    def score_many(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        """Log-probability of each (prompt, continuation) pair, scored together on the engine."""
+        tokens: dict[str, list[int]] = {}
+        batch = []
+        for prompt, text in pairs:
+            if prompt not in tokens:
+                tokens[prompt] = self.tokenize(prompt)
+            batch.append((tokens[prompt], self._continuation(prompt, tokens[prompt], text)))
+        if any(len(p) + len(c) > self.n_ctx for p, c in batch):
+            raise PromptError(f"A prompt with its label does not fit the model's context of {self.n_ctx} tokens.")
+        return self.engine.score(batch)
 
     def _continuation(self, prompt: str, prompt_tokens: list[int], text: str) -> list[int]:
         """The tokens `text` adds after the prompt, as the model would see them in one text."""
