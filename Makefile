@@ -34,3 +34,5 @@ lint:
 
 bench:  ## speed and memory figures quoted in the README
 	$(PYTHON) benchmarks/startup.py
+	$(PYTHON) benchmarks/grid.py
+	$(PYTHON) benchmarks/sst2_shots.py
