@@ -1,4 +1,8 @@
-"""Few-shot Playground: the Gradio UI. Everything testable lives in `fewshot/`; this file only wires widgets."""
+"""Few-shot Playground: the Gradio UI. Everything testable lives in `fewshot/`; this file only wires widgets.
+
+Handlers take the page's values as one dict ({component: value}) and read them through `Page`, so
+the same few functions turn the page into a Preset and a Preset back into the page.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +15,10 @@ from dataclasses import dataclass
 import gradio as gr
 
 from fewshot import evaluate, grid, presets
-from fewshot.backends.base import FINISH_LABELS, Completion
+from fewshot.backends import KINDS, Backend, BackendSpec, make_backend
+from fewshot.backends.base import FINISH_LABELS, Completion, generate
 from fewshot.backends.local import LocalBackend
-from fewshot.errors import FewShotError
+from fewshot.errors import ConfigError, FewShotError
 from fewshot.prompt import Example, FewShotPrompt, Template, parse
 from fewshot.settings import (
     GenerationSettings,
@@ -28,39 +33,111 @@ from fewshot.settings import (
 )
 
 MAX_COLUMNS = presets.MAX_COLUMNS
+ENDPOINTS = presets.ENDPOINTS
 SETTING_FIELDS = tuple(GenerationSettings.model_fields)  # one widget per field, in this order
 PRESETS, PRESET_ERRORS = presets.load_folder()
 MAX_SAMPLES = 10
 STREAM_INTERVAL = 0.05  # seconds between UI updates while streaming: smooth without flooding the socket
+REMOTE_KINDS = [(label, kind) for kind, label in KINDS.items() if kind != "local"] + [
+    ("Another GGUF file, embedded (give its path as the model)", "local")
+]
 
-_backend: LocalBackend | None = None
-_backend_error = ""
+LABELS = {
+    "temperature": "Temperature", "max_new_tokens": "Max new tokens", "end_sequence": "End sequence",
+    "top_p": "Top-p", "top_k": "Top-k", "repetition_penalty": "Repetition penalty", "seed": "Seed",
+}
+SLIDER_STEPS = {"temperature": 0.05, "max_new_tokens": 1, "top_p": 0.01, "top_k": 1, "repetition_penalty": 0.01}
+MAIN_SETTINGS = ("temperature", "max_new_tokens", "end_sequence")  # the rest sit under "More settings"
+STOP_HELP = "Ends the completion; cut from the text. Several: separate with |. Line break: \\n."
+
+_embedded: LocalBackend | None = None
 _cancels: dict[str, threading.Event] = {}  # session -> the Stop flag of its running grid
 
 
-def backend() -> LocalBackend:
-    """The embedded backend, created on first use (the model itself loads lazily on first token count)."""
-    global _backend
-    if _backend is None:
-        _backend = LocalBackend()
-    return _backend
+def embedded() -> LocalBackend:
+    """The embedded backend, created on first use (the model loads lazily on the first token count)."""
+    global _embedded
+    if _embedded is None:
+        _embedded = LocalBackend()
+    return _embedded
 
 
 def model_banner() -> str:
     try:
-        b = backend()
+        b = embedded()
         return (
-            f"**Model:** `{b.model}` (embedded, llama.cpp, {b.context_length:,}-token context, CPU). "
-            "Completions below are written by this model; check them before you use them."
+            f"**Embedded model:** `{b.model}` (llama.cpp on this machine's CPU, {b.context_length:,}-token context). "
+            "Point columns at other servers under *Backends*. Every completion below is written by a model: "
+            "check it before you use it."
         )
     except FewShotError as exc:
         return f"⚠️ {exc}"
 
 
-# --- widget values <-> library objects --------------------------------------------------------
+# --- the page ----------------------------------------------------------------------------------
 
 
-def rows_to_examples(rows: list[list[str]] | None) -> tuple[Example, ...]:
+@dataclass
+class EndpointControls:
+    name: str
+    kind: gr.Dropdown
+    url: gr.Textbox
+    model: gr.Textbox
+    token: gr.Textbox
+    status: gr.Markdown
+    use_all: gr.Button
+
+
+@dataclass
+class ColumnControls:
+    box: gr.Column
+    backend: gr.Dropdown
+    settings: list  # one widget per SETTING_FIELDS entry
+    text: gr.Textbox
+    status: gr.Markdown
+
+
+@dataclass
+class Page:
+    task: gr.Textbox
+    examples: gr.Dataframe
+    query: gr.Textbox
+    ip: gr.Textbox
+    op: gr.Textbox
+    sep: gr.Textbox
+    raw_mode: gr.Checkbox
+    preview: gr.Textbox
+    parse_btn: gr.Button
+    n_columns: gr.Slider
+    samples: gr.Slider
+    endpoints: list[EndpointControls]
+    columns: list[ColumnControls]
+
+    @property
+    def prompt_fields(self) -> list:
+        return [self.task, self.examples, self.query, self.ip, self.op, self.sep]
+
+    @property
+    def state(self) -> set:
+        """Every widget a run reads (tokens included; they never go into a preset)."""
+        widgets = [*self.prompt_fields, self.raw_mode, self.preview, self.n_columns, self.samples]
+        for e in self.endpoints:
+            widgets += [e.kind, e.url, e.model, e.token]
+        for c in self.columns:
+            widgets += [c.backend, *c.settings]
+        return set(widgets)
+
+    def endpoint(self, name: str) -> EndpointControls:
+        return self.endpoints[ENDPOINTS.index(name)]
+
+
+PAGE: Page | None = None  # set by build_demo(); handlers read the page's values through it
+
+
+# --- widget values <-> library objects ------------------------------------------------------------
+
+
+def rows_to_examples(rows) -> tuple[Example, ...]:
     """Table rows -> examples; rows with both cells empty are ignored."""
     out = []
     for row in rows or []:
@@ -74,16 +151,25 @@ def examples_to_rows(examples: tuple[Example, ...]) -> list[list[str]]:
     return [[e.input, e.output] for e in examples] or [["", ""]]
 
 
-def read_prompt(task, rows, query, ip, op, sep) -> FewShotPrompt:
+def read_template(data) -> Template:
     try:
-        template = Template(input_prefix=unescape(ip), output_prefix=unescape(op), separator=unescape(sep))
+        return Template(input_prefix=unescape(data[PAGE.ip]), output_prefix=unescape(data[PAGE.op]),
+                        separator=unescape(data[PAGE.sep]))
     except ValueError:
-        raise gr.Error("The output prefix and the separator cannot be empty (see Format).") from None
-    return FewShotPrompt(task=task, examples=rows_to_examples(rows), query=query, template=template)
+        raise ConfigError("The output prefix and the separator cannot be empty (see Format).") from None
 
 
-def read_settings(values) -> GenerationSettings:
-    fields = dict(zip(SETTING_FIELDS, values, strict=True))
+def read_prompt(data) -> FewShotPrompt:
+    return FewShotPrompt(task=data[PAGE.task], examples=rows_to_examples(data[PAGE.examples]),
+                         query=data[PAGE.query], template=read_template(data))
+
+
+def prompt_for_run(data) -> FewShotPrompt | str:
+    return data[PAGE.preview] if data[PAGE.raw_mode] else read_prompt(data)
+
+
+def read_settings(data, column: ColumnControls) -> GenerationSettings:
+    fields = {name: data[widget] for name, widget in zip(SETTING_FIELDS, column.settings, strict=True)}
     fields["end_sequence"] = parse_stops(fields["end_sequence"] or "")
     fields["seed"] = None if fields["seed"] in (None, "") else int(fields["seed"])
     return make_settings(**fields)
@@ -93,6 +179,30 @@ def settings_values(s: GenerationSettings) -> list:
     return [getattr(s, f) if f != "end_sequence" else format_stops(s.end_sequence) for f in SETTING_FIELDS]
 
 
+def visible_columns(data) -> list[ColumnControls]:
+    return PAGE.columns[: int(data[PAGE.n_columns])]
+
+
+def endpoint_spec(data, name: str) -> BackendSpec:
+    e = PAGE.endpoint(name)
+    kind, url, model = data[e.kind], (data[e.url] or "").strip(), (data[e.model] or "").strip()
+    if kind != "local" and not url:
+        raise ConfigError(f"Endpoint {name} has no URL yet: open Backends and give the server's base URL.")
+    return BackendSpec(kind=kind, url=url, model=model)
+
+
+def backends_for(data, names) -> dict[str, Backend | FewShotError]:
+    """The backend behind each name ("" = embedded), or the error that keeps it from running."""
+    table: dict[str, Backend | FewShotError] = {}
+    for name in names:
+        try:
+            table[name] = embedded() if not name else make_backend(endpoint_spec(data, name),
+                                                                    data[PAGE.endpoint(name).token] or None)
+        except FewShotError as exc:
+            table[name] = exc
+    return table
+
+
 def status_line(c: Completion) -> str:
     if c.error:
         return f"⚠️ {c.error}"
@@ -100,51 +210,45 @@ def status_line(c: Completion) -> str:
         return f"⏳ generating… {c.completion_tokens} tokens"
     seed = f" · seed {c.seed}" if c.seed is not None and c.settings and c.settings.temperature > 0 else ""
     tokens = f"{c.completion_tokens} token{'s' if c.completion_tokens != 1 else ''}"
-    return f"✓ {FINISH_LABELS[c.finish_reason]} · {tokens} · {c.seconds:.2f} s{seed}"
+    where = f" · {c.backend} {c.model}".rstrip() if c.backend != "embedded" else ""
+    note = f" · ⓘ {c.note}" if c.note else ""
+    return f"✓ {FINISH_LABELS[c.finish_reason]} · {tokens} · {c.seconds:.2f} s{seed}{where}{note}"
 
 
-# --- handlers ----------------------------------------------------------------------------------
+# --- handlers: the prompt -------------------------------------------------------------------------
 
 
-def preview(task, rows, query, ip, op, sep, raw_mode, raw_text):
-    """Rendered prompt (unless the user edits it raw) and its token count."""
+def preview(data):
+    """Rendered prompt (unless the user edits it raw), its token count, and the chat turns if any."""
     try:
-        prompt = read_prompt(task, rows, query, ip, op, sep)
-    except gr.Error as exc:
-        return gr.update(), f"⚠️ {exc.message}"
-    text = raw_text if raw_mode else prompt.render()
+        prompt = read_prompt(data)
+    except FewShotError as exc:
+        return gr.update(), f"⚠️ {exc}", gr.update()
+    raw = data[PAGE.raw_mode]
+    text = data[PAGE.preview] if raw else prompt.render()
     info = []
     try:
-        b = backend()
+        b = embedded()
         n = b.count_tokens(text)
         info.append(f"**{n:,} tokens** · {n / b.context_length:.0%} of the {b.context_length:,}-token context")
     except FewShotError as exc:
         info.append(f"⚠️ {exc}")
-    if not raw_mode:
+    if not raw:
         k = len(prompt.examples)
         info.append(
             f"{k} example{'s' if k != 1 else ''}" if k
             else "zero-shot: no examples (small models usually need 3–4 to follow the format)"
         )
-        if not query.strip():
+        if not prompt.query.strip():
             info.append("⚠️ the query is empty")
-    return (gr.update() if raw_mode else text), " · ".join(info)
+    return (gr.update() if raw else text), " · ".join(info), chat_messages(data, prompt)
 
 
-def load_preset(name):
-    p = PRESETS[name]
-    values = [
-        p.task, examples_to_rows(p.examples), p.query,
-        escape(p.template.input_prefix), escape(p.template.output_prefix), escape(p.template.separator),
-        len(p.columns), False, gr.update(value=p.prompt.render(), interactive=False), gr.update(visible=False),
-    ]
-    for i in range(MAX_COLUMNS):
-        values += settings_values(p.columns[i] if i < len(p.columns) else GenerationSettings())
-    return values
-
-
-def show_columns(n):
-    return [gr.update(visible=i < n) for i in range(MAX_COLUMNS)]
+def chat_messages(data, prompt: FewShotPrompt):
+    """The turns a chat endpoint will get, shown only when a visible column uses one."""
+    names = {data[c.backend] for c in visible_columns(data)} - {""}
+    uses_chat = any(data[PAGE.endpoint(n).kind] == "chat" for n in names)
+    return gr.update(value=prompt.messages() if uses_chat else None, visible=uses_chat)
 
 
 def toggle_raw(raw_mode, raw_text, ip, op, sep):
@@ -168,13 +272,69 @@ def parse_raw(raw_text, ip, op, sep):
     return p.task, examples_to_rows(p.examples), p.query
 
 
-def stream_cells(request: gr.Request, prompt, cells):
+# --- handlers: presets and columns ----------------------------------------------------------------
+
+
+def state_updates(p: presets.Preset) -> dict:
+    """Every widget's value for a preset (tokens are left as they are)."""
+    out = {
+        PAGE.task: p.task, PAGE.examples: examples_to_rows(p.examples), PAGE.query: p.query,
+        PAGE.ip: escape(p.template.input_prefix), PAGE.op: escape(p.template.output_prefix),
+        PAGE.sep: escape(p.template.separator), PAGE.n_columns: len(p.columns), PAGE.raw_mode: False,
+        PAGE.preview: gr.update(value=p.prompt.render(), interactive=False), PAGE.parse_btn: gr.update(visible=False),
+    }
+    for e in PAGE.endpoints:
+        spec = p.endpoints.get(e.name)
+        out |= {e.kind: spec.kind if spec else "openai", e.url: spec.url if spec else "",
+                e.model: spec.model if spec else ""}
+    for i, c in enumerate(PAGE.columns):
+        column = p.columns[i] if i < len(p.columns) else presets.Column()
+        out[c.backend] = column.backend
+        out |= dict(zip(c.settings, settings_values(column.settings), strict=True))
+    return out
+
+
+def load_preset(name):
+    return state_updates(PRESETS[name])
+
+
+def show_columns(n):
+    return [gr.update(visible=i < n) for i in range(MAX_COLUMNS)]
+
+
+def endpoint_choices(data):
+    """Column backend choices, labelled with what each endpoint points at."""
+    choices = [("Embedded model", "")]
+    for e in PAGE.endpoints:
+        url = (data[e.url] or "").strip()
+        target = data[e.model] if data[e.kind] == "local" else url
+        choices.append((f"{e.name}: {data[e.kind]} {target}" if target else f"{e.name} (not set)", e.name))
+    return [gr.update(choices=choices) for _ in PAGE.columns]
+
+
+def check_endpoint(kind, url, model, token):
+    """Send a one-token completion to see whether the endpoint answers."""
+    try:
+        spec = BackendSpec(kind=kind, url=(url or "").strip(), model=(model or "").strip())
+        c = generate(make_backend(spec, token or None), FewShotPrompt(query="Hello"),
+                     GenerationSettings(temperature=0, max_new_tokens=1, end_sequence=()))
+    except (FewShotError, ValueError) as exc:
+        return f"⚠️ {exc}"
+    if c.error:
+        return f"⚠️ {c.error}"
+    return f"✓ answered in {c.seconds:.2f} s · {c.backend} · model {c.model or '(server default)'}"
+
+
+# --- handlers: running ----------------------------------------------------------------------------
+
+
+def stream_cells(request: gr.Request, backends, prompt, cells):
     """Yield the latest snapshot of every cell: often while they stream, and once at the end.
 
     Registers the session's Stop flag; raises FewShotError at once if the grid cannot start.
     """
     cancel = threading.Event()
-    stream = grid.run(backend(), prompt, cells, cancel)
+    stream = grid.run(backends, prompt, cells, cancel)
     _cancels[request.session_hash] = cancel
 
     def updates():
@@ -219,32 +379,36 @@ def distribution_plot(groups: list[tuple[str, list[Completion | None]]], visible
                      sort=[name for name, _ in groups])
 
 
-def run(request: gr.Request, task, rows, query, ip, op, sep, raw_mode, raw_text, n_columns, samples, *column_values):
+def run(data, request: gr.Request):
     """Stream every visible column at once; each column shows its own error if it fails."""
-    n, k = int(n_columns), int(samples)
+    columns, k = visible_columns(data), int(data[PAGE.samples])
     try:
-        prompt = raw_text if raw_mode else read_prompt(task, rows, query, ip, op, sep)
-        width = len(SETTING_FIELDS)
-        settings = [read_settings(column_values[width * i : width * (i + 1)]) for i in range(n)]
-        cells = [cell for s in settings for cell in grid.expand(s, samples=k)]
-        updates = stream_cells(request, prompt, cells)
+        prompt = prompt_for_run(data)
+        settings = [read_settings(data, c) for c in columns]
+        cells = [cell for s, c in zip(settings, columns, strict=True)
+                 for cell in grid.expand(s, samples=k, backend=data[c.backend])]
+        backends = backends_for(data, {cell.backend for cell in cells})
+        updates = stream_cells(request, backends, prompt, cells)
     except FewShotError as exc:
         raise gr.Error(str(exc)) from None
     names = [f"{i + 1}: {s.label()}" for i, s in enumerate(settings)]
+    n = len(columns)
     for latest in updates:
-        views = [column_view(latest[i * k : (i + 1) * k]) for i in range(n)]
-        views += [("", "")] * (MAX_COLUMNS - n)
+        views = [column_view(latest[i * k : (i + 1) * k]) for i in range(n)] + [("", "")] * (MAX_COLUMNS - n)
         groups = [(names[i], latest[i * k : (i + 1) * k]) for i in range(n)]
-        yield *[v[0] for v in views], *[v[1] for v in views], distribution_plot(groups, k > 1)
+        out = {c.text: v[0] for c, v in zip(PAGE.columns, views, strict=True)}
+        out |= {c.status: v[1] for c, v in zip(PAGE.columns, views, strict=True)}
+        yield out | {DIST_PLOT: distribution_plot(groups, k > 1)}
 
 
-def run_sweep(request: gr.Request, task, rows, query, ip, op, sep, raw_mode, raw_text, key, values, samples, *base):
-    """Every value of one setting (the rest from column 1), each sampled `samples` times."""
+def run_sweep(data, request: gr.Request):
+    """Every value of one setting (the rest, and the backend, from column 1), each sampled several times."""
+    key, first = data[SWEEP["key"]], PAGE.columns[0]
     try:
-        prompt = raw_text if raw_mode else read_prompt(task, rows, query, ip, op, sep)
-        axis = grid.parse_axis(key, values)
-        cells = grid.expand(read_settings(base), {key: axis}, int(samples))
-        updates = stream_cells(request, prompt, cells)
+        prompt = prompt_for_run(data)
+        axis = grid.parse_axis(key, data[SWEEP["values"]])
+        cells = grid.expand(read_settings(data, first), {key: axis}, int(data[SWEEP["samples"]]), data[first.backend])
+        updates = stream_cells(request, backends_for(data, {data[first.backend]}), prompt, cells)
     except FewShotError as exc:
         raise gr.Error(str(exc)) from None
     labels = [f"{key}={format_value(key, getattr(c.settings, key, c.shots))}" for c in cells]
@@ -258,34 +422,35 @@ def run_sweep(request: gr.Request, task, rows, query, ip, op, sep, raw_mode, raw
         ]
         done = sum(c is not None and c.done for c in latest)
         groups = [(name, [c for c, label in zip(latest, labels, strict=True) if label == name]) for name in order]
-        yield distribution_plot(groups, True), table, f"{'✓' if done == len(cells) else '⏳'} {done}/{len(cells)} done"
+        yield {
+            SWEEP["plot"]: distribution_plot(groups, True), SWEEP["table"]: table,
+            SWEEP["status"]: f"{'✓' if done == len(cells) else '⏳'} {done}/{len(cells)} done",
+        }
 
 
-def run_evaluation(file, labels, limit, calibrate, task, rows, ip, op, sep, progress=gr.Progress()):  # noqa: B008
+def run_evaluation(data, progress=gr.Progress()):  # noqa: B008 - Gradio's way to report progress
     """Accuracy of the current prompt on a labelled CSV, by scoring each label on the embedded model."""
-    if file is None:
+    if data[EVAL["file"]] is None:
         raise gr.Error("Upload a CSV file with the columns text,label first.")
     try:
-        prompt = read_prompt(task, rows, "", ip, op, sep)
-        data = evaluate.read_labelled(file, int(limit))
-        chosen = [s.strip() for s in (labels or "").split(",") if s.strip()] or None
+        prompt = read_prompt(data)
+        rows = evaluate.read_labelled(data[EVAL["file"]], int(data[EVAL["limit"]]))
+        chosen = [s.strip() for s in (data[EVAL["labels"]] or "").split(",") if s.strip()] or None
         result = evaluate.evaluate(
-            backend(), prompt, data, chosen, bool(calibrate),
+            embedded(), prompt, rows, chosen, bool(data[EVAL["calibrate"]]),
             progress=lambda done, total: progress(done / total, desc=f"{done}/{total} scored"),
         )
     except FewShotError as exc:
         raise gr.Error(str(exc)) from None
-    lines = [
-        f"**Accuracy: {result.accuracy:.1%}** on {len(data)} rows "
-        f"({len(prompt.examples)} examples in the prompt; always guessing the commonest label would score "
-        f"{data['label'].value_counts(normalize=True).max():.1%}).",
-    ]
+    majority = rows["label"].value_counts(normalize=True).max()
+    lines = [f"**Accuracy: {result.accuracy:.1%}** on {len(rows)} rows ({len(prompt.examples)} examples in the "
+             f"prompt; always answering the commonest label would score {majority:.1%})."]
     if result.calibrated is not None:
         bias = ", ".join(f"{k} {v:.0%}" for k, v in result.bias.items())
         lines.append(f"Calibrated: **{result.calibrated_accuracy:.1%}** (for the content-free query "
                      f"“{evaluate.CONTENT_FREE}” the model leans: {bias}).")
-    confusion = result.confusion(calibrated=False).reset_index().rename(columns={"true": "true ↓ / predicted →"})
-    return "\n\n".join(lines), confusion
+    confusion = result.confusion().reset_index().rename(columns={"true": "true ↓ / predicted →"})
+    return {EVAL["summary"]: "\n\n".join(lines), EVAL["confusion"]: confusion}
 
 
 def stop(request: gr.Request):
@@ -293,24 +458,7 @@ def stop(request: gr.Request):
         cancel.set()
 
 
-# --- layout ------------------------------------------------------------------------------------
-
-
-@dataclass
-class ColumnControls:
-    box: gr.Column
-    settings: list  # temperature, max_new_tokens, end_sequence, top_p, top_k, repetition_penalty, seed
-    text: gr.Textbox
-    status: gr.Markdown
-
-
-LABELS = {
-    "temperature": "Temperature", "max_new_tokens": "Max new tokens", "end_sequence": "End sequence",
-    "top_p": "Top-p", "top_k": "Top-k", "repetition_penalty": "Repetition penalty", "seed": "Seed",
-}
-SLIDER_STEPS = {"temperature": 0.05, "max_new_tokens": 1, "top_p": 0.01, "top_k": 1, "repetition_penalty": 0.01}
-MAIN_SETTINGS = ("temperature", "max_new_tokens", "end_sequence")  # the rest sit under "More settings"
-STOP_HELP = "Ends the completion; cut from the text. Several: separate with |. Line break: \\n."
+# --- layout -----------------------------------------------------------------------------------------
 
 
 def setting_widget(i: int, name: str, value):
@@ -324,9 +472,14 @@ def setting_widget(i: int, name: str, value):
     return gr.Number(value, precision=0, minimum=0, info=describe(name), **kw)
 
 
-def column_controls(i: int, s: GenerationSettings) -> ColumnControls:
+def column_controls(i: int, column: presets.Column) -> ColumnControls:
+    s = column.settings
     with gr.Column(visible=i < 3, min_width=220, elem_classes="compare-column", elem_id=f"column-{i}") as box:
         gr.Markdown(f"#### Column {i + 1}")
+        backend = gr.Dropdown(
+            [("Embedded model", "")] + [(f"{n} (not set)", n) for n in ENDPOINTS], value=column.backend,
+            label="Backend", elem_id=f"c{i}-backend",
+        )
         widgets = {name: setting_widget(i, name, getattr(s, name)) for name in MAIN_SETTINGS}
         with gr.Accordion("More settings", open=False):
             for name in SETTING_FIELDS:
@@ -337,7 +490,25 @@ def column_controls(i: int, s: GenerationSettings) -> ColumnControls:
             elem_classes="completion", elem_id=f"c{i}-text",
         )
         status = gr.Markdown(elem_classes="status", elem_id=f"c{i}-status")
-    return ColumnControls(box, [widgets[name] for name in SETTING_FIELDS], text, status)
+    return ColumnControls(box, backend, [widgets[name] for name in SETTING_FIELDS], text, status)
+
+
+def endpoint_controls(name: str) -> EndpointControls:
+    with gr.Column(min_width=260):
+        gr.Markdown(f"#### Endpoint {name}")
+        kind = gr.Dropdown(REMOTE_KINDS, value="openai", label="Protocol", elem_id=f"e{name}-kind")
+        url = gr.Textbox(label="Base URL", placeholder="http://localhost:8080", elem_id=f"e{name}-url")
+        model = gr.Textbox(label="Model", placeholder="empty: the server's model", elem_id=f"e{name}-model")
+        token = gr.Textbox(
+            label="Token", type="password", placeholder="or HF_TOKEN / OPENAI_API_KEY / FEWSHOT_API_KEY",
+            info="Kept in this page only: never saved in presets, links or code.", elem_id=f"e{name}-token",
+        )
+        with gr.Row():
+            check = gr.Button("Check", size="sm", elem_id=f"e{name}-check")
+            use_all = gr.Button("Use in every column", size="sm", elem_id=f"e{name}-all")
+        status = gr.Markdown(elem_id=f"e{name}-status")
+    check.click(check_endpoint, [kind, url, model, token], status, api_name=False)
+    return EndpointControls(name, kind, url, model, token, status, use_all)
 
 
 CSS = """
@@ -345,14 +516,19 @@ CSS = """
 .status { min-height: 1.5em; font-size: 0.9em; }
 """
 
+DIST_PLOT: gr.BarPlot
+SWEEP: dict = {}
+EVAL: dict = {}
+
 
 def build_demo() -> gr.Blocks:
+    global PAGE, DIST_PLOT
     first = PRESETS.get(presets.DEFAULT_PRESET) or next(iter(PRESETS.values()))
     with gr.Blocks(title="Few-shot Playground") as demo:
         gr.Markdown(
             "# Few-shot Playground\n"
             "Describe a task, show the model a few examples (input ⇒ output), give it a query, and compare "
-            "completions side by side across settings."
+            "completions side by side across settings and models."
         )
         gr.Markdown(model_banner(), elem_id="model-banner")
         if PRESET_ERRORS:
@@ -388,6 +564,18 @@ def build_demo() -> gr.Blocks:
                 )
                 parse_btn = gr.Button("Parse into fields", visible=False, size="sm")
                 token_info = gr.Markdown(elem_id="token-info")
+                messages = gr.JSON(label="Chat messages (what chat endpoints receive)", visible=False,
+                                   elem_id="chat-messages")
+
+        with gr.Accordion("Backends: compare other models", open=False, elem_id="backends"):
+            gr.Markdown(
+                "Columns run on the embedded model unless you point them at an endpoint: TGI or a Hugging Face "
+                "endpoint, any OpenAI-compatible `/v1/completions` server (vLLM, llama.cpp, TGI, OpenAI), Ollama, "
+                "or a chat-only model through `/v1/chat/completions` (e.g. `https://router.huggingface.co/v1`). "
+                "Paste the base URL as you have it, with or without `/v1`."
+            )
+            with gr.Row():
+                endpoints = [endpoint_controls(name) for name in ENDPOINTS]
 
         gr.Markdown("## Compare")
         with gr.Row():
@@ -401,27 +589,27 @@ def build_demo() -> gr.Blocks:
                 stop_btn = gr.Button("Stop", variant="stop", elem_id="stop")
         with gr.Row(equal_height=False):
             columns = [
-                column_controls(i, first.columns[i] if i < len(first.columns) else GenerationSettings())
+                column_controls(i, first.columns[i] if i < len(first.columns) else presets.Column())
                 for i in range(MAX_COLUMNS)
             ]
-        dist_plot = gr.BarPlot(
+        DIST_PLOT = gr.BarPlot(
             x="group", y="count", color="answer", label="Answers per column", visible=False, elem_id="dist-plot",
             y_title="samples", x_title="column", height=260,
         )
 
         with gr.Accordion("Sweep one setting", open=False, elem_id="sweep"):
             gr.Markdown("Try many values of one setting on the same prompt, every value sampled as often as you "
-                        "like; the other settings come from column 1. All rows run together on the model.")
+                        "like; the other settings and the backend come from column 1. All rows run together.")
             with gr.Row(equal_height=True):
-                sweep_key = gr.Dropdown(list(grid.SWEEP_KEYS), value="temperature", label="Setting", scale=1)
-                sweep_values = gr.Textbox("0, 0.3, 0.6, 0.9, 1.2", label="Values (comma-separated)", scale=2,
-                                          elem_id="sweep-values")
-                sweep_samples = gr.Slider(1, MAX_SAMPLES, value=5, step=1, label="Samples per value", scale=2)
+                SWEEP["key"] = gr.Dropdown(list(grid.SWEEP_KEYS), value="temperature", label="Setting", scale=1)
+                SWEEP["values"] = gr.Textbox("0, 0.3, 0.6, 0.9, 1.2", label="Values (comma-separated)", scale=2,
+                                             elem_id="sweep-values")
+                SWEEP["samples"] = gr.Slider(1, MAX_SAMPLES, value=5, step=1, label="Samples per value", scale=2)
                 sweep_btn = gr.Button("Run sweep", variant="primary", scale=1, elem_id="run-sweep")
-            sweep_status = gr.Markdown(elem_id="sweep-status")
-            sweep_plot = gr.BarPlot(x="group", y="count", color="answer", label="Answers per value",
-                                    y_title="samples", x_title="value", height=260)
-            sweep_table = gr.Dataframe(
+            SWEEP["status"] = gr.Markdown(elem_id="sweep-status")
+            SWEEP["plot"] = gr.BarPlot(x="group", y="count", color="answer", label="Answers per value",
+                                       y_title="samples", x_title="value", height=260)
+            SWEEP["table"] = gr.Dataframe(
                 headers=["value", "sample", "completion", "finish", "tokens", "seconds"], interactive=False,
                 wrap=True, elem_id="sweep-table", label="Completions",
             )
@@ -432,55 +620,55 @@ def build_demo() -> gr.Blocks:
                         "prediction — no sampling. *Calibrate* divides out the bias the prompt shows for a "
                         "content-free query (“Calibrate Before Use”, Zhao et al. 2021).")
             with gr.Row(equal_height=True):
-                eval_file = gr.File(
-                    label="Labelled CSV", file_types=[".csv"], type="filepath", scale=2, elem_id="eval-file"
-                )
+                EVAL["file"] = gr.File(label="Labelled CSV", file_types=[".csv"], type="filepath", scale=2,
+                                       elem_id="eval-file")
                 with gr.Column(scale=2):
-                    eval_labels = gr.Textbox(label="Labels", placeholder="default: the labels found in the file",
-                                             info="Comma-separated, as the outputs in your examples.")
-                    eval_limit = gr.Slider(10, evaluate.MAX_ROWS, value=100, step=10, label="Rows")
-                    eval_calibrate = gr.Checkbox(True, label="Calibrate")
+                    EVAL["labels"] = gr.Textbox(label="Labels", placeholder="default: the labels found in the file",
+                                                info="Comma-separated, as the outputs in your examples.")
+                    EVAL["limit"] = gr.Slider(10, evaluate.MAX_ROWS, value=100, step=10, label="Rows")
+                    EVAL["calibrate"] = gr.Checkbox(True, label="Calibrate")
                 eval_btn = gr.Button("Evaluate", variant="primary", scale=1, elem_id="run-eval")
-            eval_summary = gr.Markdown(elem_id="eval-summary")
-            eval_confusion = gr.Dataframe(label="Confusion: true label (rows) × prediction (columns)",
-                                          interactive=False, elem_id="eval-confusion")
+            EVAL["summary"] = gr.Markdown(elem_id="eval-summary")
+            EVAL["confusion"] = gr.Dataframe(label="Confusion: true label (rows) × prediction (columns)",
+                                             interactive=False, elem_id="eval-confusion")
 
-        prompt_fields = [task, examples, query, ip, op, sep]
-        column_settings = [c for col in columns for c in col.settings]
-        outputs = [c.text for c in columns] + [c.status for c in columns]
+        PAGE = Page(task, examples, query, ip, op, sep, raw_mode, preview_box, parse_btn, n_columns, samples,
+                    endpoints, columns)
+        state = PAGE.state
+        quiet = {"api_name": False, "show_progress": "hidden"}
 
-        preview_inputs = [*prompt_fields, raw_mode, preview_box]
-        # Raw mode is not a trigger: toggle_raw decides what the preview shows when it flips.
-        for field in prompt_fields:
-            field.change(preview, preview_inputs, [preview_box, token_info], api_name=False, show_progress="hidden")
-        preview_box.input(preview, preview_inputs, [preview_box, token_info], api_name=False, show_progress="hidden")
-        demo.load(preview, preview_inputs, [preview_box, token_info], api_name=False, show_progress="hidden")
+        # The preview follows every change to the prompt, typed or loaded. Raw mode is not a trigger:
+        # toggle_raw decides what the preview shows when it flips.
+        preview_out = [preview_box, token_info, messages]
+        backend_fields = [c.backend for c in columns] + [e.kind for e in endpoints] + [n_columns]
+        for field in [*PAGE.prompt_fields, *backend_fields]:
+            field.change(preview, state, preview_out, **quiet)
+        preview_box.input(preview, state, preview_out, **quiet)
+        demo.load(preview, state, preview_out, **quiet)
+        for e in endpoints:
+            for field in (e.kind, e.url, e.model):
+                field.change(endpoint_choices, state, [c.backend for c in columns], **quiet)
+            e.use_all.click(lambda name=e.name: [name] * MAX_COLUMNS, None, [c.backend for c in columns], **quiet)
 
-        preset.change(
-            load_preset, preset, [*prompt_fields, n_columns, raw_mode, preview_box, parse_btn, *column_settings],
-            api_name="load_preset",
-        )
-        n_columns.change(show_columns, n_columns, [c.box for c in columns], api_name=False, show_progress="hidden")
+        preset.change(load_preset, preset, [*(state - {e.token for e in endpoints} - {samples}), parse_btn],
+                      api_name="load_preset")
+        n_columns.change(show_columns, n_columns, [c.box for c in columns], **quiet)
         raw_mode.input(
             toggle_raw, [raw_mode, preview_box, ip, op, sep], [preview_box, parse_btn, raw_mode, task, examples, query],
             api_name=False,
         )
         parse_btn.click(parse_raw, [preview_box, ip, op, sep], [task, examples, query], api_name="parse")
+
         # The engine merges concurrent users' rows into the same decode steps, so runs need not queue here.
         model_work = {"concurrency_limit": 8, "concurrency_id": "model"}
-        run_btn.click(
-            run, [*prompt_fields, raw_mode, preview_box, n_columns, samples, *column_settings], [*outputs, dist_plot],
-            api_name="run", show_progress="hidden", **model_work,
-        )
-        sweep_btn.click(
-            run_sweep,
-            [*prompt_fields, raw_mode, preview_box, sweep_key, sweep_values, sweep_samples, *columns[0].settings],
-            [sweep_plot, sweep_table, sweep_status], api_name="sweep", show_progress="hidden", **model_work,
-        )
-        eval_btn.click(
-            run_evaluation, [eval_file, eval_labels, eval_limit, eval_calibrate, task, examples, ip, op, sep],
-            [eval_summary, eval_confusion], api_name="evaluate", **model_work,
-        )
+        outputs = [c.text for c in columns] + [c.status for c in columns] + [DIST_PLOT]
+        run_btn.click(run, state, outputs, api_name="run", show_progress="hidden", **model_work)
+        sweep_btn.click(run_sweep, state | {SWEEP["key"], SWEEP["values"], SWEEP["samples"]},
+                        [SWEEP["plot"], SWEEP["table"], SWEEP["status"]], api_name="sweep", show_progress="hidden",
+                        **model_work)
+        eval_inputs = set(PAGE.prompt_fields) | {EVAL[k] for k in ("file", "labels", "limit", "calibrate")}
+        eval_btn.click(run_evaluation, eval_inputs, [EVAL["summary"], EVAL["confusion"]], api_name="evaluate",
+                       **model_work)
         stop_btn.click(stop, None, None, api_name="stop", concurrency_limit=None)
     return demo
 
@@ -489,6 +677,4 @@ THEME = gr.themes.Soft(primary_hue="indigo")
 demo = build_demo()
 
 if __name__ == "__main__":
-    demo.queue().launch(
-        theme=THEME, css=CSS, server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1")
-    )
+    demo.queue().launch(theme=THEME, css=CSS, server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))

@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from . import grid, presets
+from .backends import KINDS, BackendSpec, make_backend
 from .backends.base import FINISH_LABELS, Completion
-from .errors import BackendError, FewShotError
+from .errors import BackendError, BackendRejected, FewShotError
 from .settings import GenerationSettings, describe, escape, make_settings
 
 EPILOG = """\
@@ -34,6 +35,13 @@ examples:
   python -m fewshot run sentiment --query "What a day!" --sweep temperature=0.1,0.5,0.9 --samples 5
   python -m fewshot run translate-en-fr --set max_new_tokens=8 --sweep shots=0,1,2,4 --format json
   python -m fewshot run my-preset.json --set 'end_sequence=["###", "\\n\\n"]'
+  python -m fewshot run sentiment --backend tgi --url http://localhost:8080
+  python -m fewshot run sentiment --backend openai --url http://localhost:8000/v1 --model Qwen/Qwen2.5-0.5B
+  python -m fewshot run sentiment --backend chat --url https://router.huggingface.co/v1 \\
+      --model meta-llama/Llama-3.1-8B-Instruct:fastest
+
+tokens: HF_TOKEN is sent to Hugging Face hosts, OPENAI_API_KEY to api.openai.com, FEWSHOT_API_KEY to
+any other server; never elsewhere.
 """
 
 
@@ -61,7 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--samples", type=int, default=1, metavar="N", help="completions per setting (default 1)")
     run.add_argument("--format", choices=("table", "json"), default="table", help="output format (default table)")
     run.add_argument(
-        "--model", metavar="GGUF", help="a GGUF file for the embedded backend (default: FEWSHOT_MODEL or SmolLM2-135M)"
+        "--backend", choices=list(KINDS),
+        help="where completions come from: local (the embedded model), openai (/v1/completions of vLLM, "
+        "llama.cpp, TGI, OpenAI), tgi (TGI or a Hugging Face endpoint), ollama, chat (/v1/chat/completions). "
+        "Default: the preset's own choice per column (the embedded model unless it names endpoints)",
+    )
+    run.add_argument("--url", help="the server's base URL, as copied (with or without /v1)")
+    run.add_argument(
+        "--model", help="model name on the server; for local, a GGUF file (default: FEWSHOT_MODEL or SmolLM2-135M)"
     )
     ev = sub.add_parser(
         "eval",
@@ -125,11 +140,12 @@ def plan(args: argparse.Namespace) -> tuple[presets.Preset, list[grid.Cell]]:
         axes[key] = grid.parse_axis(key, values)
     if shots is not None and "shots" not in axes:
         axes["shots"] = [shots]
-    bases = [make_settings(**{**c.model_dump(), **overrides}) for c in preset.columns]
+    columns = [(make_settings(**{**c.settings.model_dump(), **overrides}), c.backend) for c in preset.columns]
+    if args.backend:  # one backend for everything, whatever the preset's columns say
+        columns = [(settings, "") for settings, _ in columns]
     if args.sweep:
-        return preset, grid.expand(bases[0], axes, args.samples)
-    cells = [cell for base in bases for cell in grid.expand(base, axes, args.samples)]
-    return preset, cells
+        return preset, grid.expand(columns[0][0], axes, args.samples, columns[0][1])
+    return preset, [cell for base, backend in columns for cell in grid.expand(base, axes, args.samples, backend)]
 
 
 def row_json(index: int, cell: grid.Cell, c: Completion) -> dict[str, Any]:
@@ -163,11 +179,30 @@ def row_table(index: int, cell: grid.Cell, c: Completion, base: GenerationSettin
     return f"{index:>3}  {setting:<28} {finish:<13} {c.completion_tokens:>4} {c.seconds:>6.2f}  {text}"
 
 
+def make_cli_backends(args: argparse.Namespace, preset: presets.Preset) -> dict[str, Any]:
+    """The backend the flags name, or else the embedded model plus the preset's endpoints.
+
+    A bad URL in the flags is bad input (exit 2); a bad endpoint in a preset fails its columns.
+    """
+    if args.backend:
+        if args.backend != "local" and not args.url:
+            raise FewShotError(f"--backend {args.backend} needs --url (the server's base URL).")
+        try:
+            return {"": make_backend(BackendSpec(kind=args.backend, url=args.url or "", model=args.model or ""))}
+        except BackendRejected as exc:
+            raise FewShotError(str(exc)) from None
+    table: dict[str, Any] = {"": make_backend(BackendSpec(kind="local", model=args.model or ""))}
+    for name, spec in preset.endpoints.items():
+        try:
+            table[name] = make_backend(spec)
+        except FewShotError as exc:
+            table[name] = exc
+    return table
+
+
 def run(args: argparse.Namespace) -> int:
     preset, cells = plan(args)
-    from .backends.local import LocalBackend  # keep --help and bad-input paths fast
-
-    backend = LocalBackend(args.model)
+    backend = make_cli_backends(args, preset)
     base = cells[0].settings if args.sweep else None
     if args.format == "table":
         print(f"{'#':>3}  {'settings':<28} {'finish':<13} {'toks':>4} {'secs':>6}  text")

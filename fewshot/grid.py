@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import itertools
 import json
+import queue
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
-from .backends.base import Backend, Completion
-from .errors import ConfigError, PromptError
+from .backends.base import Backend, Completion, StopFlag, failed
+from .errors import ConfigError, FewShotError, PromptError
 from .prompt import FewShotPrompt
 from .settings import GenerationSettings, make_settings, unescape
 
@@ -27,10 +29,13 @@ class Cell:
     settings: GenerationSettings
     shots: int | None = None  # None: all examples
     sample: int = 0
+    backend: str = ""  # which backend runs it: a key of the mapping given to run()
 
 
-def expand(base: GenerationSettings, axes: Mapping[str, Sequence[Any]] | None = None, samples: int = 1) -> list[Cell]:
-    """The cross product of `axes` over `base`, each combination repeated `samples` times.
+def expand(
+    base: GenerationSettings, axes: Mapping[str, Sequence[Any]] | None = None, samples: int = 1, backend: str = ""
+) -> list[Cell]:
+    """The cross product of `axes` over `base`, each combination repeated `samples` times, run on `backend`.
 
     Samples of a fixed seed get seed, seed+1, ... so they differ yet stay reproducible.
     """
@@ -46,7 +51,7 @@ def expand(base: GenerationSettings, axes: Mapping[str, Sequence[Any]] | None = 
         settings = make_settings(**{**base.model_dump(), **values})
         for i in range(samples):
             seed = settings.seed if settings.seed is None else settings.seed + i
-            cells.append(Cell(settings.model_copy(update={"seed": seed}), shots, i))
+            cells.append(Cell(settings.model_copy(update={"seed": seed}), shots, i, backend))
     if len(cells) > MAX_CELLS:
         raise ConfigError(f"That grid has {len(cells)} cells; the limit is {MAX_CELLS}. Sweep fewer values.")
     return cells
@@ -85,8 +90,8 @@ def _shots(value: Any) -> int | None:
     return shots
 
 
-def rows(prompt: FewShotPrompt | str, cells: Sequence[Cell]) -> list[tuple[str, GenerationSettings]]:
-    """(prompt text, settings) per cell. A raw-text prompt cannot drop examples, so shots must be None."""
+def rows(prompt: FewShotPrompt | str, cells: Sequence[Cell]) -> list[tuple[FewShotPrompt | str, GenerationSettings]]:
+    """(prompt, settings) per cell. A raw-text prompt cannot drop examples, so shots must be None."""
     if isinstance(prompt, str):
         if not prompt.strip():
             raise PromptError("The prompt is empty: write the text the model should continue.")
@@ -94,15 +99,70 @@ def rows(prompt: FewShotPrompt | str, cells: Sequence[Cell]) -> list[tuple[str, 
             raise ConfigError("A shots sweep needs a structured prompt, not raw text.")
         return [(prompt, c.settings) for c in cells]
     prompt.check()
-    texts: dict[int | None, str] = {}
-    for c in cells:
-        if c.shots not in texts:
-            texts[c.shots] = prompt.render() if c.shots is None else prompt.with_shots(c.shots).render()
-    return [(texts[c.shots], c.settings) for c in cells]
+    return [(prompt if c.shots is None else prompt.with_shots(c.shots), c.settings) for c in cells]
 
 
 def run(
-    backend: Backend, prompt: FewShotPrompt | str, cells: Sequence[Cell], cancel: threading.Event | None = None
+    backends: Backend | Mapping[str, Backend | FewShotError],
+    prompt: FewShotPrompt | str,
+    cells: Sequence[Cell],
+    cancel: threading.Event | None = None,
 ) -> Iterator[tuple[int, Completion]]:
-    """Stream (cell index, completion snapshot) for every cell; each cell's last snapshot is done."""
-    return backend.generate_many(rows(prompt, cells), cancel)
+    """Stream (cell index, completion snapshot) for every cell; each cell's last snapshot is done.
+
+    `backends` is one backend, or a mapping from each cell's `backend` key to a backend (or to the
+    error that kept it from being made: those cells fail with it while the others run). Each
+    backend gets its cells in one `generate_many`; several backends run side by side.
+    """
+    table = backends if isinstance(backends, Mapping) else {"": backends}
+    all_rows = rows(prompt, cells)
+    groups: dict[str, list[int]] = {}
+    for i, cell in enumerate(cells):
+        groups.setdefault(cell.backend, []).append(i)
+    if unknown := [key for key in groups if key not in table]:
+        raise ConfigError(f"No backend named {unknown[0]!r}.")
+    if len(groups) == 1 and not isinstance(table[next(iter(groups))], FewShotError):
+        key, indices = next(iter(groups.items()))
+        return _renumbered(table[key].generate_many([all_rows[i] for i in indices], cancel), indices)
+    return _merged(table, groups, all_rows, cancel)
+
+
+def _renumbered(stream, indices: list[int]) -> Iterator[tuple[int, Completion]]:
+    with closing(stream):
+        for j, completion in stream:
+            yield indices[j], completion
+
+
+def _merged(table, groups, all_rows, cancel) -> Iterator[tuple[int, Completion]]:
+    """Each backend's stream pumped by its own thread into one queue."""
+    stop = StopFlag(cancel)
+    events: queue.Queue = queue.Queue()
+
+    def pump(key: str, indices: list[int]) -> None:
+        backend = table[key]
+        try:
+            if isinstance(backend, FewShotError):
+                raise backend
+            for i, completion in _renumbered(backend.generate_many([all_rows[i] for i in indices], stop), indices):
+                events.put((i, completion))
+        except FewShotError as exc:
+            for i in indices:
+                events.put((i, failed(exc, all_rows[i][1], backend=getattr(exc, "backend", ""), model="")))
+        except Exception as exc:  # every cell gets a final answer, whatever happens
+            for i in indices:
+                events.put((i, failed(FewShotError(f"Unexpected failure: {exc}"), all_rows[i][1], backend="",
+                                      model="")))
+
+    for key, indices in groups.items():
+        threading.Thread(target=pump, args=(key, indices), daemon=True, name=f"fewshot-grid-{key}").start()
+    finished: set[int] = set()
+    try:
+        while len(finished) < len(all_rows):
+            i, completion = events.get()
+            if i in finished:
+                continue
+            if completion.done:
+                finished.add(i)
+            yield i, completion
+    finally:
+        stop.set()

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from .backends import BackendSpec
 from .errors import ConfigError
 from .prompt import Example, FewShotPrompt, Template
 from .settings import GenerationSettings, describe_validation_error
@@ -19,7 +21,21 @@ BUILTIN_DIR = Path(__file__).resolve().parent.parent / "presets"
 DEFAULT_PRESET = "sentiment"
 FEATURED = ("sentiment", "translate-en-fr")  # the blog's two examples lead the list
 MAX_COLUMNS = 6
-DEFAULT_COLUMNS = tuple(GenerationSettings(temperature=t) for t in (0.1, 0.5, 0.9))
+ENDPOINTS = ("A", "B", "C")  # named endpoints a column can run on; "" is the embedded model
+EndpointName = Literal["A", "B", "C"]
+
+
+class Column(GenerationSettings):
+    """One Compare column: its settings and where it runs."""
+
+    backend: Literal["", "A", "B", "C"] = Field("", description="The endpoint that runs this column; empty = embedded.")
+
+    @property
+    def settings(self) -> GenerationSettings:
+        return GenerationSettings(**self.model_dump(exclude={"backend"}))
+
+
+DEFAULT_COLUMNS = tuple(Column(temperature=t) for t in (0.1, 0.5, 0.9))
 
 
 class Preset(BaseModel):
@@ -33,7 +49,15 @@ class Preset(BaseModel):
     examples: tuple[Example, ...] = ()
     query: str = ""
     template: Template = Template()
-    columns: tuple[GenerationSettings, ...] = Field(DEFAULT_COLUMNS, min_length=1, max_length=MAX_COLUMNS)
+    columns: tuple[Column, ...] = Field(DEFAULT_COLUMNS, min_length=1, max_length=MAX_COLUMNS)
+    endpoints: dict[EndpointName, BackendSpec] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _columns_use_defined_endpoints(self) -> Preset:
+        for i, column in enumerate(self.columns, start=1):
+            if column.backend and column.backend not in self.endpoints:
+                raise ValueError(f"column {i} runs on endpoint {column.backend}, which is not defined in endpoints")
+        return self
 
     @property
     def prompt(self) -> FewShotPrompt:

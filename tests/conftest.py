@@ -89,3 +89,32 @@ def page(browser):
     page = context.new_page()
     yield page
     context.close()
+
+
+@pytest.fixture(scope="session")
+def replay():
+    from tests.replay_server import ReplayServer
+
+    with ReplayServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def llama_server(local_backend) -> Iterator[str]:
+    """A real OpenAI-compatible server: llama-cpp-python's, serving the embedded model on 127.0.0.1."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    threads = str(os.cpu_count() or 1)
+    log = (ARTIFACTS / "llama_server.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(local_backend.path), "--host", "127.0.0.1",
+         "--port", str(port), "--n_ctx", "2048", "--n_threads", threads, "--n_threads_batch", threads,
+         "--verbose", "False"],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/v1/models", proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

@@ -9,6 +9,12 @@ from tests.conftest import ARTIFACTS, ROOT
 FINISHED = re.compile(r"✓ (end sequence|max tokens|end of text) · \d+ tokens? · [\d.]+ s")
 
 
+def open_app(page, url: str) -> None:
+    """Load the page and wait for its first preview, as a person would before typing."""
+    page.goto(url)
+    expect(page.locator("#token-info")).to_contain_text("tokens", timeout=30_000)
+
+
 def choose_preset(page, name: str) -> None:
     page.get_by_label("Preset").click()
     page.get_by_role("option", name=name).click()
@@ -19,7 +25,7 @@ def completions(page):
 
 
 def test_sentiment_preset_runs_three_columns(page, app_url):
-    page.goto(app_url)
+    open_app(page, app_url)
     choose_preset(page, "English → French")
     expect(page.locator("#query textarea, #query input").first).to_have_value("cheese")
     choose_preset(page, "Tweet sentiment")
@@ -50,7 +56,7 @@ def set_text(page, elem_id: str, value: str) -> None:
 
 
 def test_stop_ends_a_long_run_and_keeps_the_text(page, app_url):
-    page.goto(app_url)
+    open_app(page, app_url)
     set_number(page, "c0-max_new_tokens", 1000)
     set_text(page, "c0-end_sequence", "")
     page.click("#run")
@@ -70,7 +76,7 @@ def test_stop_ends_a_long_run_and_keeps_the_text(page, app_url):
 
 
 def test_one_failing_column_does_not_stop_the_others(page, app_url):
-    page.goto(app_url)
+    open_app(page, app_url)
     set_text(page, "task", "Classify the sentiment of each tweet. " * 120)  # ~1,000 tokens
     set_number(page, "c1-max_new_tokens", 1024)
     page.click("#run")
@@ -81,7 +87,7 @@ def test_one_failing_column_does_not_stop_the_others(page, app_url):
 
 
 def test_an_empty_query_is_refused_with_a_message(page, app_url):
-    page.goto(app_url)
+    open_app(page, app_url)
     set_text(page, "query", "   ")
     expect(page.locator("#token-info")).to_contain_text("the query is empty")
     page.click("#run")
@@ -90,7 +96,7 @@ def test_an_empty_query_is_refused_with_a_message(page, app_url):
 
 
 def test_raw_mode_edits_the_text_and_parses_it_back(page, app_url):
-    page.goto(app_url)
+    open_app(page, app_url)
     page.get_by_label("Edit raw prompt").check()
     preview = page.locator("#preview textarea")
     expect(preview).to_be_editable()
@@ -108,7 +114,7 @@ def test_raw_mode_edits_the_text_and_parses_it_back(page, app_url):
 
 
 def test_samples_show_the_answer_distribution(page, app_url):
-    page.goto(app_url)
+    open_app(page, app_url)
     set_number(page, "samples", 4)
     page.click("#run")
     for i in range(3):
@@ -120,7 +126,7 @@ def test_samples_show_the_answer_distribution(page, app_url):
 
 
 def test_a_sweep_fills_its_table_and_chart(page, app_url):
-    page.goto(app_url)
+    open_app(page, app_url)
     page.get_by_text("Sweep one setting").click()
     set_text(page, "sweep-values", "0, 1.5")
     page.click("#run-sweep")
@@ -132,7 +138,7 @@ def test_a_sweep_fills_its_table_and_chart(page, app_url):
 
 
 def test_a_bad_sweep_value_is_refused_with_a_message(page, app_url):
-    page.goto(app_url)
+    open_app(page, app_url)
     page.get_by_text("Sweep one setting").click()
     set_text(page, "sweep-values", "0.5, 7")
     page.click("#run-sweep")
@@ -140,7 +146,7 @@ def test_a_bad_sweep_value_is_refused_with_a_message(page, app_url):
 
 
 def test_evaluation_of_an_uploaded_csv(page, app_url):
-    page.goto(app_url)
+    open_app(page, app_url)
     page.get_by_text("Evaluate on labelled data").click()
     page.locator("#eval-file input[type=file]").set_input_files(str(ROOT / "tests" / "data" / "tiny_sentiment.csv"))
     page.get_by_label("Labels").fill("positive, negative")
@@ -148,3 +154,42 @@ def test_evaluation_of_an_uploaded_csv(page, app_url):
     expect(page.locator("#eval-summary")).to_contain_text(re.compile(r"Accuracy: \d+\.\d% on 8 rows"), timeout=60_000)
     expect(page.locator("#eval-summary")).to_contain_text("Calibrated")
     expect(page.locator("#eval-confusion")).to_contain_text("negative")
+
+
+def choose(page, elem_id: str, option: str) -> None:
+    page.locator(f"#{elem_id} input").first.click()
+    page.get_by_role("option", name=option).first.click()
+
+
+def test_columns_on_different_backends_with_one_failing(page, app_url, replay):
+    open_app(page, app_url)
+    page.get_by_text("Backends: compare other models").click()
+    choose(page, "eA-kind", "TGI / Hugging Face endpoint")
+    set_text(page, "eA-url", replay.url)
+    choose(page, "eB-kind", "TGI / Hugging Face endpoint")
+    set_text(page, "eB-url", replay.scenario("status=401"))
+    expect(page.locator("#eA-token input")).to_have_attribute("type", "password")
+    choose(page, "c1-backend", f"A: tgi {replay.url}")
+    choose(page, "c2-backend", "B: tgi")
+    page.click("#run")
+    expect(page.locator("#c0-status")).to_contain_text(FINISHED, timeout=60_000)
+    expect(page.locator("#c1-status")).to_contain_text("tgi replay-model", timeout=60_000)
+    expect(page.locator("#c1-text textarea")).to_have_value(" positive\n")
+    expect(page.locator("#c2-status")).to_contain_text("The token was refused (401)", timeout=60_000)
+    page.screenshot(path=ARTIFACTS / "backends.png", full_page=True)
+
+
+def test_a_chat_endpoint_shows_the_turns_it_will_receive(page, app_url, replay):
+    open_app(page, app_url)
+    page.get_by_text("Backends: compare other models").click()
+    choose(page, "eC-kind", "Chat completions (chat-only models, Hugging Face router)")
+    set_text(page, "eC-url", replay.url + "/v1")
+    page.locator("#eC-check").click()
+    expect(page.locator("#eC-status")).to_contain_text("✓ answered", timeout=30_000)
+    choose(page, "c0-backend", "C: chat")
+    messages = page.locator("#chat-messages")
+    expect(messages).to_be_visible()
+    expect(messages).to_contain_text("Classify the sentiment of each tweet")
+    expect(messages).to_contain_text("assistant")
+    page.click("#run")
+    expect(page.locator("#c0-text textarea")).to_have_value("The sentiment is positive.", timeout=60_000)

@@ -67,3 +67,33 @@ def test_table_output_runs_the_preset_columns():
     lines = out.stdout.splitlines()
     assert lines[0].split()[:3] == ["#", "settings", "finish"]
     assert len(lines) == 1 + 3  # the preset's three columns
+
+
+def test_remote_backends_from_the_cli(replay):
+    out = cli("run", "sentiment", "--backend", "tgi", "--url", replay.url + "/generate_stream", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert len(rows) == 3 and all(r["text"] == " positive\n" and r["backend"] == "tgi" for r in rows)
+    out = cli("run", "sentiment", "--backend", "ollama", "--url", replay.url, "--model", "llama3.2")
+    assert out.returncode == 0 and "llama3.2" not in out.stderr
+    assert out.stdout.count("positive") == 3
+
+
+def test_a_failing_row_prints_an_error_object_and_exits_1(replay):
+    out = cli("run", "sentiment", "--backend", "chat", "--url", replay.scenario("status=401") + "/v1",
+              "--model", "m", "--format", "json")
+    assert out.returncode == 1
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert len(rows) == 3 and all("token was refused (401)" in r["error"] for r in rows)
+    assert "Traceback" not in out.stderr
+
+
+def test_faults_that_recover_within_the_retry_budget_simply_succeed(replay):
+    out = cli("run", "sentiment", "--backend", "tgi", "--url", replay.scenario("flaky429=2,cli"), "--format", "json")
+    assert out.returncode == 0, out.stdout
+    assert all("error" not in json.loads(line) for line in out.stdout.splitlines())
+
+
+def test_a_remote_backend_needs_a_url():
+    out = cli("run", "sentiment", "--backend", "openai")
+    assert out.returncode == 2 and "needs --url" in out.stderr

@@ -14,13 +14,17 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from ..errors import FewShotError
+from ..prompt import FewShotPrompt
 from ..settings import GenerationSettings
+
+PromptLike = FewShotPrompt | str  # a structured prompt, or raw text typed by the user
 
 # Why a completion ended, as shown to the user.
 FINISH_LABELS = {
     "end_sequence": "end sequence",
     "length": "max tokens",
     "end_of_text": "end of text",
+    "stop": "end sequence or end of text",  # servers that do not say which
     "cancelled": "stopped",
     "error": "error",
 }
@@ -40,6 +44,7 @@ class Completion:
     settings: GenerationSettings | None = None
     seed: int | None = None
     error: str | None = None
+    note: str | None = None  # e.g. settings this backend could not apply
 
     @property
     def done(self) -> bool:
@@ -62,14 +67,40 @@ class Backend(Protocol):
     name: str
     model: str
 
-    def stream(self, prompt: str, settings: GenerationSettings) -> Iterator[Completion]: ...
+    def stream(self, prompt: PromptLike, settings: GenerationSettings) -> Iterator[Completion]: ...
 
     def generate_many(
-        self, rows: Sequence[tuple[str, GenerationSettings]], cancel: threading.Event | None = None
+        self, rows: Sequence[tuple[PromptLike, GenerationSettings]], cancel: threading.Event | None = None
     ) -> Iterator[tuple[int, Completion]]: ...
 
 
-def generate(backend: Backend, prompt: str, settings: GenerationSettings) -> Completion:
+def as_text(prompt: PromptLike) -> str:
+    """The text a completion model continues."""
+    return prompt if isinstance(prompt, str) else prompt.render()
+
+
+class StopFlag:
+    """A Stop flag that is also set when any of `others` is (the caller's Stop button, say)."""
+
+    def __init__(self, *others) -> None:
+        self._own = threading.Event()
+        self._others = [o for o in others if o is not None]
+
+    def set(self) -> None:
+        self._own.set()
+
+    def is_set(self) -> bool:
+        return self._own.is_set() or any(o.is_set() for o in self._others)
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to `seconds`, waking early when set; True if set."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0 and not self.is_set():
+            self._own.wait(min(left, 0.05))
+        return self.is_set()
+
+
+def generate(backend: Backend, prompt: PromptLike, settings: GenerationSettings) -> Completion:
     """The blocking call, built from the stream."""
     *_, last = backend.stream(prompt, settings)
     return last
@@ -165,7 +196,7 @@ def failed(error: FewShotError, settings: GenerationSettings, *, backend: str, m
 
 
 def sequential_many(
-    backend: Backend, rows: Sequence[tuple[str, GenerationSettings]], cancel: threading.Event | None = None
+    backend: Backend, rows: Sequence[tuple[PromptLike, GenerationSettings]], cancel: threading.Event | None = None
 ) -> Iterator[tuple[int, Completion]]:
     """generate_many for backends that decode one row at a time: rows stream one after another."""
     for i, (prompt, settings) in enumerate(rows):

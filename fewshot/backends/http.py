@@ -1,0 +1,397 @@
+"""What every HTTP backend shares: sessions, retries, concurrency, error mapping, stream parsing.
+
+A protocol module (openai.py, tgi.py, ollama.py, chat.py) writes two small pieces: `request()`
+builds the path and JSON body, `pieces()` turns the streamed response into text pieces and a
+`Final`. Everything else is here. The parsing and error mapping are pure functions, tested on
+lists of lines and on status/body pairs.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import random
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from ..errors import BackendError, BackendOverloaded, BackendRejected, BackendUnavailable
+from ..settings import GenerationSettings
+from .base import Completion, Piece, PromptLike, StopFlag, completions, failed
+
+MAX_CONCURRENCY = 8  # rows in flight per backend
+CONNECT_TIMEOUT = 10.0
+READ_TIMEOUT = 120.0  # longest silence while a completion streams
+MAX_RETRIES = 4  # for 429 and 503-while-loading, before any text has arrived
+MAX_WAIT = 60.0  # seconds of waiting across those retries
+LEGACY_HF_HOST = "api-inference.huggingface.co"
+
+
+class HTTPBackend:
+    """A backend behind an HTTP endpoint. Subclasses set `name` and write `request()` and `pieces()`."""
+
+    name = "http"
+    #: Path suffixes users paste along with the base URL, removed so `url` is the server's base.
+    endpoint_suffixes: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        url: str,
+        model: str = "",
+        token: str | None = None,
+        *,
+        timeout: float = READ_TIMEOUT,
+        max_concurrency: int = MAX_CONCURRENCY,
+        max_retries: int = MAX_RETRIES,
+        max_wait: float = MAX_WAIT,
+    ) -> None:
+        self.url = normalize_url(url, self.endpoint_suffixes, self.name)
+        self.model = model
+        self.timeout = timeout
+        self.max_retries, self.max_wait = max_retries, max_wait
+        self.session = requests.Session()
+        self.session.mount("http://", HTTPAdapter(pool_connections=2, pool_maxsize=max_concurrency))
+        self.session.mount("https://", HTTPAdapter(pool_connections=2, pool_maxsize=max_concurrency))
+        if token:
+            self.session.headers["Authorization"] = f"Bearer {token}"
+        self._pool = ThreadPoolExecutor(max_concurrency, thread_name_prefix=f"fewshot-{self.name}")
+        self._gate = threading.BoundedSemaphore(max_concurrency)
+
+    # --- to write per protocol --------------------------------------------------------------
+
+    def request(self, prompt: PromptLike, settings: GenerationSettings, seed: int) -> tuple[str, dict[str, Any]]:
+        """(path below the base URL, JSON body) for one streamed completion."""
+        raise NotImplementedError
+
+    def pieces(self, lines: Iterator[str]) -> Iterator[Piece]:
+        """Text pieces, then a Final, from the response's lines; BackendError on an error event."""
+        raise NotImplementedError
+
+    def whole(self, data: Any) -> Iterator[Piece]:
+        """Pieces from a complete JSON answer, for servers that do not stream this request."""
+        raise BackendError(f"{self.name} answered with one JSON document instead of a stream.", backend=self.name)
+
+    def ignored(self, settings: GenerationSettings) -> list[str]:
+        """Settings this server cannot take (shown with the completion)."""
+        return []
+
+    # --- the Backend protocol ----------------------------------------------------------------
+
+    def stream(self, prompt: PromptLike, settings: GenerationSettings) -> Iterator[Completion]:
+        return self._row(prompt, settings, None)
+
+    def generate_many(
+        self, rows: Sequence[tuple[PromptLike, GenerationSettings]], cancel: threading.Event | None = None
+    ) -> Iterator[tuple[int, Completion]]:
+        """Rows run concurrently (at most `max_concurrency` at once), each streaming as it goes."""
+        events: queue.Queue = queue.Queue()
+        stop = StopFlag(cancel)
+
+        def work(i: int, prompt: PromptLike, settings: GenerationSettings) -> None:
+            try:
+                for c in self._row(prompt, settings, stop):
+                    events.put((i, c))
+            except Exception as exc:  # a row never goes missing, whatever happens in it
+                events.put((i, failed(BackendError(f"Unexpected failure: {exc}"), settings,
+                                      backend=self.name, model=self.model)))
+
+        for i, (prompt, settings) in enumerate(rows):
+            self._pool.submit(work, i, prompt, settings)
+        remaining = len(rows)
+        try:
+            while remaining:
+                i, c = events.get()
+                remaining -= c.done
+                yield i, c
+        finally:
+            stop.set()  # the caller stopped listening: end the rows still streaming
+
+    # --- machinery ---------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Learn about the server before the first request (its type, model, how many rows it takes)."""
+
+    def _row(self, prompt: PromptLike, settings: GenerationSettings, stop: StopFlag | None) -> Iterator[Completion]:
+        seed = settings.seed if settings.seed is not None else random.randrange(2**31)
+        self.prepare()
+        with self._gate:  # some servers take fewer rows at once than we would send
+            note = None
+            for c in completions(
+                self._attempts(prompt, settings, seed, stop), settings, backend=self.name, model=self.model, seed=seed
+            ):
+                if c.done and not c.error:
+                    ignored = self.ignored(settings)
+                    note = f"not sent to this server: {', '.join(ignored)}" if ignored else None
+                if stop is not None and stop.is_set() and not c.done:
+                    yield replace(c, finish_reason="cancelled", model=self.model)
+                    return
+                yield replace(c, model=self.model, note=note)
+
+    def _attempts(
+        self, prompt: PromptLike, settings: GenerationSettings, seed: int, stop: StopFlag | None
+    ) -> Iterator[Piece]:
+        """The raw stream, retrying 429 and 503 (model loading) with backoff while nothing has streamed."""
+        waited = 0.0
+        for attempt in range(self.max_retries + 1):
+            try:
+                path, body = self.request(prompt, settings, seed)
+                response = self._post(path, body)
+            except BackendOverloaded as exc:
+                delay = backoff(attempt, exc.retry_after)
+                if attempt == self.max_retries or waited + delay > self.max_wait:
+                    raise BackendOverloaded(
+                        f"{exc} Gave up after {attempt + 1} tries over {waited:.0f} s; try again later.",
+                        backend=self.name, retry_after=exc.retry_after,
+                    ) from None
+                if stop is not None and stop.wait(delay):
+                    return
+                waited += delay
+                continue
+            with response:
+                kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+                if kind == "application/json":  # a server that answers this request in one piece
+                    yield from self.whole(parse_json(_body_text(response), self.name))
+                elif kind in ("text/event-stream", "application/x-ndjson", "application/jsonl", ""):
+                    yield from self.pieces(self._lines(response))
+                else:
+                    raise BackendError(
+                        f"{self.name} answered with {kind} instead of a stream: {_body_text(response)[:120]!r}. "
+                        "Is the URL the model server's base URL?", backend=self.name,
+                    )
+            return
+
+    def _post(self, path: str, body: dict[str, Any]) -> requests.Response:
+        url = self.url + path
+        for attempt in (1, 2):
+            try:
+                response = self.session.post(url, json=body, stream=True, timeout=(CONNECT_TIMEOUT, self.timeout))
+                break
+            except requests.ConnectionError as exc:
+                # A kept-alive connection the server had already closed (reset, or closed without an
+                # answer): send once more on a fresh one. A completion has no side effect to repeat.
+                if attempt == 1 and "Connection aborted" in repr(exc):
+                    continue
+                raise connection_error(exc, self.url, self.name, self.timeout) from exc
+            except requests.RequestException as exc:
+                raise connection_error(exc, self.url, self.name, self.timeout) from exc
+        if response.status_code >= 400:
+            with response:
+                raise http_error(response.status_code, _body_text(response), response.headers, self.name, self.model)
+        return response
+
+    def ended_early(self, seen_anything: bool) -> BackendUnavailable:
+        """The error for a stream that ended before its final event."""
+        if not seen_anything:
+            return BackendUnavailable(
+                f"The {self.name} server closed the stream without sending anything. It may have refused the "
+                "request (for example a prompt longer than its context; see the server's log) or be overloaded.",
+                backend=self.name,
+            )
+        return BackendUnavailable(
+            f"The {self.name} stream ended before the completion finished; the text so far is kept.",
+            backend=self.name,
+        )
+
+    def _lines(self, response: requests.Response) -> Iterator[str]:
+        try:
+            for line in response.iter_lines(decode_unicode=False):
+                yield line.decode("utf-8", errors="replace")
+        except requests.RequestException as exc:
+            raise BackendUnavailable(
+                f"The connection to {self.name} broke mid-stream ({type(exc).__name__}); the text so far is kept.",
+                backend=self.name,
+            ) from exc
+
+    def get_json(self, path: str, timeout: float = 10.0) -> Any:
+        """GET a small JSON document (model lists, server info)."""
+        timeout = min(timeout, self.timeout)
+        try:
+            response = self.session.get(self.url + path, timeout=(CONNECT_TIMEOUT, timeout))
+        except requests.RequestException as exc:
+            raise connection_error(exc, self.url, self.name, timeout) from exc
+        if response.status_code >= 400:
+            raise http_error(response.status_code, response.text[:2000], response.headers, self.name, self.model)
+        return parse_json(response.text, self.name)
+
+
+# --- pure helpers: URLs, backoff, errors, stream formats ------------------------------------------
+
+
+def normalize_url(url: str, suffixes: Sequence[str], backend: str) -> str:
+    """The base URL as users copy it: trailing slashes and known endpoint paths removed."""
+    url = (url or "").strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise BackendRejected(
+            f"{url or 'An empty URL'} is not an http(s) URL: give the server's address, "
+            "e.g. http://localhost:8080.", backend=backend,
+        )
+    if parts.hostname == LEGACY_HF_HOST:
+        raise BackendRejected(legacy_hf_message(url), backend=backend, status=410)
+    for suffix in sorted(suffixes, key=len, reverse=True):
+        if url.endswith(suffix):
+            return url[: -len(suffix)].rstrip("/")
+    return url
+
+
+def legacy_hf_message(url: str) -> str:
+    model = url.split("/models/", 1)[-1] if "/models/" in url else "MODEL"
+    return (
+        "api-inference.huggingface.co is gone (410: no longer supported). Use the Hugging Face router: "
+        "pick 'Chat' with https://router.huggingface.co/v1 and the model name, or 'TGI / Hugging Face' with "
+        f"https://router.huggingface.co/hf-inference/models/{model}, or a dedicated Inference Endpoint URL."
+    )
+
+
+def backoff(attempt: int, retry_after: float | None) -> float:
+    """Seconds to wait before retry `attempt` (0-based): the server's hint if it gave one."""
+    if retry_after is not None:
+        return max(0.0, min(retry_after, MAX_WAIT))
+    return min(0.5 * 2**attempt, 8.0)
+
+
+def connection_error(exc: requests.RequestException, url: str, backend: str, timeout: float) -> BackendUnavailable:
+    """A readable message for a request that got no HTTP answer."""
+    host = urlsplit(url).netloc
+    chain, cause = [], exc
+    while cause is not None and len(chain) < 8:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    text = " ".join(f"{type(c).__name__} {c}" for c in chain)
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        message = f"Could not connect to {host} within {CONNECT_TIMEOUT:.0f} s. Check the URL and your network."
+    elif isinstance(exc, requests.Timeout):
+        message = f"{host} did not answer within {timeout:.0f} s. The server may be overloaded; try again later."
+    elif "NameResolution" in text or "Name or service not known" in text or "getaddrinfo" in text:
+        message = f"Cannot find the host {urlsplit(url).hostname!r} (DNS lookup failed). Check the URL."
+    elif "refused" in text.lower():
+        message = f"Connection refused by {host}: is the server running, and on this port?"
+    else:
+        message = f"Cannot reach {host}: {type(exc).__name__}. Check the URL and that the server is up."
+    return BackendUnavailable(message, backend=backend)
+
+
+def error_detail(body: str) -> tuple[str, dict[str, Any]]:
+    """The server's own message from any of the error shapes in use, and the parsed body."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body.strip()[:300], {}
+    if not isinstance(data, dict):
+        return str(data)[:300], {}
+    error = data.get("error", data.get("detail", data.get("message", "")))
+    if isinstance(error, dict):  # OpenAI, llama.cpp, new vLLM: {"error": {"message", "type", "code"}}
+        error = error.get("message") or json.dumps(error)
+    elif isinstance(error, list):  # FastAPI validation: {"detail": [{"loc", "msg"}]}
+        error = "; ".join(str(e.get("msg", e)) if isinstance(e, dict) else str(e) for e in error)
+    if not error and data.get("object") == "error":  # old vLLM: flat {"object": "error", "message"}
+        error = data.get("message", "")
+    return str(error)[:500], data
+
+
+def _retry_after(headers: Any, data: dict[str, Any]) -> float | None:
+    for value in (headers.get("Retry-After") if headers else None, data.get("estimated_time")):
+        try:
+            if value is not None:
+                return float(value)
+        except (TypeError, ValueError):
+            continue
+    return None
+
+
+_CONTEXT_WORDS = ("context", "too long", "exceed", "max_input_tokens", "max_total_tokens", "`inputs` tokens")
+
+
+def http_error(status: int, body: str, headers: Any, backend: str, model: str = "") -> BackendError:
+    """Map an HTTP error answer to a FewShotError whose message says what to do."""
+    detail, data = error_detail(body)
+    said = f" The server said: {detail.rstrip('.')}." if detail else ""
+    lowered = detail.lower()
+    if status == 429:
+        return BackendOverloaded(
+            f"{backend} is rate-limiting or overloaded (429).{said}", backend=backend,
+            retry_after=_retry_after(headers, data),
+        )
+    if status == 503:
+        loading = "loading" in lowered or "estimated_time" in data
+        what = f"The model {model or ''} is still loading" if loading else f"{backend} is unavailable"
+        return BackendOverloaded(f"{what} (503).{said}".replace("  ", " "), backend=backend,
+                                 retry_after=_retry_after(headers, data))
+    if status in (401, 403):
+        return BackendRejected(
+            f"The token was refused ({status}): set HF_TOKEN or OPENAI_API_KEY, or paste a valid token for this "
+            f"backend.{said}", backend=backend, status=status, detail=detail,
+        )
+    if status == 404:
+        what = f"the model {model!r} or the endpoint" if model else "the model or the endpoint"
+        hint = f" Run `ollama pull {model or 'MODEL'}` on the server." if backend == "ollama" else \
+            " Check the model name and the URL (the server's base URL, e.g. http://host:8080)."
+        return BackendRejected(f"Not found (404): {what} does not exist.{hint}{said}",
+                               backend=backend, status=404, detail=detail)
+    if status == 410:
+        return BackendRejected(legacy_hf_message(""), backend=backend, status=410, detail=detail)
+    if status == 413 or (status in (400, 422) and any(w in lowered for w in _CONTEXT_WORDS)):
+        return BackendRejected(
+            f"The prompt is too long for this model's context ({status}): remove examples or lower max new "
+            f"tokens.{said}", backend=backend, status=status, detail=detail,
+        )
+    if status in (400, 422):
+        return BackendRejected(f"The server refused the request ({status}).{said}", backend=backend,
+                               status=status, detail=detail)
+    return BackendUnavailable(f"{backend} failed with HTTP {status}.{said} Try again later.", backend=backend)
+
+
+def parse_json(text: str, backend: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise BackendError(
+            f"{backend} answered with something that is not JSON: {text.strip()[:120]!r}", backend=backend
+        ) from None
+
+
+def sse_data(lines: Iterable[str]) -> Iterator[str]:
+    """The `data` of each server-sent event (multi-line data joined by newlines); stops at [DONE]."""
+    data: list[str] = []
+    for raw in lines:
+        line = raw.rstrip("\r")
+        if not line:  # a blank line ends an event
+            if data:
+                payload = "\n".join(data)
+                data = []
+                if payload == "[DONE]":
+                    return
+                yield payload
+            continue
+        if line.startswith(":"):
+            continue  # a comment / keep-alive
+        name, _, value = line.partition(":")
+        if name == "data":
+            data.append(value[1:] if value.startswith(" ") else value)
+    if data and (payload := "\n".join(data)) != "[DONE]":
+        yield payload
+
+
+def json_events(payloads: Iterable[str], backend: str) -> Iterator[dict[str, Any]]:
+    """Parse each payload; an error event (`{"error": ...}`) raises BackendError with its message."""
+    for payload in payloads:
+        event = parse_json(payload, backend)
+        if isinstance(event, dict) and event.get("error"):
+            detail, _ = error_detail(payload)
+            kind = event.get("error_type", "")
+            raise BackendError(f"{backend} reported an error mid-stream{f' ({kind})' if kind else ''}: {detail}",
+                               backend=backend)
+        yield event
+
+
+def _body_text(response: requests.Response) -> str:
+    try:
+        return response.content[:4000].decode("utf-8", errors="replace")
+    except requests.RequestException:
+        return ""

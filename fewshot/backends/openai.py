@@ -1,0 +1,134 @@
+"""OpenAI-compatible `/v1/completions`: vLLM, llama.cpp's llama-server, llama_cpp.server, TGI, OpenAI,
+Hugging Face router providers. Raw prompt in, SSE chunks out, `data: [DONE]` at the end.
+
+Sends the portable subset (model, prompt, max_tokens, temperature, top_p, stop, seed). Servers
+whose type is known from `/v1/models` also get top-k and repetition penalty — and llama.cpp
+servers always get them, because their own defaults (top-k 40, min-p 0.05, repeat penalty 1.1)
+would otherwise change the result.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from ..errors import BackendError
+from ..settings import GenerationSettings
+from .base import Final, Piece, PromptLike, as_text
+from .http import HTTPBackend, json_events, sse_data
+
+LLAMA_CPP = ("me", "llamacpp", "llama.cpp", "llama-cpp")  # owned_by of llama_cpp.server and llama-server
+ONE_AT_A_TIME = ("me",)  # llama_cpp.server runs one request and interrupts it when the next one arrives
+
+
+def sampling_extras(flavour: str, s: GenerationSettings) -> dict[str, Any]:
+    """Non-portable sampling fields this server type takes."""
+    if flavour in LLAMA_CPP:
+        return {"top_k": s.top_k, "repeat_penalty": s.repetition_penalty, "min_p": 0.0}
+    if flavour == "vllm":
+        extras: dict[str, Any] = {}
+        if s.top_k:
+            extras["top_k"] = s.top_k
+        if s.repetition_penalty != 1:
+            extras["repetition_penalty"] = s.repetition_penalty
+        return extras
+    return {}
+
+
+def finish_reason(reason: str | None, stop_reason: Any = "missing") -> str:
+    """OpenAI's "stop" covers both an end sequence and end of text; vLLM's stop_reason tells them apart."""
+    if reason == "length":
+        return "length"
+    if stop_reason == "missing":
+        return "stop"
+    return "end_sequence" if isinstance(stop_reason, str) else "end_of_text"
+
+
+class OpenAIBackend(HTTPBackend):
+    name = "openai"
+    endpoint_suffixes = ("/v1/completions", "/v1/chat/completions", "/v1", "/completions")
+    path = "/v1/completions"
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._flavour: str | None = None
+        self._probe_lock = threading.Lock()
+
+    def _probe(self) -> None:
+        """Read /v1/models once: the server type (owned_by) and, if none was given, the model name."""
+        with self._probe_lock:
+            if self._flavour is not None:
+                return
+            try:
+                models = (self.get_json("/v1/models").get("data") or [{}])
+            except (BackendError, AttributeError):
+                models = [{}]
+            first = models[0] if isinstance(models[0], dict) else {}
+            self._flavour = str(first.get("owned_by", "")).lower()
+            if not self.model:
+                self.model = str(first.get("id", ""))
+            if self._flavour in ONE_AT_A_TIME:
+                self._gate = threading.BoundedSemaphore(1)
+
+    def prepare(self) -> None:
+        self._probe()
+
+    @property
+    def flavour(self) -> str:
+        self._probe()
+        return self._flavour or ""
+
+    def ignored(self, settings: GenerationSettings) -> list[str]:
+        sent = sampling_extras(self.flavour, settings)
+        out = []
+        if settings.top_k and "top_k" not in sent:
+            out.append("top-k")
+        if settings.repetition_penalty != 1 and not {"repeat_penalty", "repetition_penalty"} & set(sent):
+            out.append("repetition penalty")
+        return out
+
+    def common_body(self, settings: GenerationSettings, seed: int) -> dict[str, Any]:
+        self._probe()
+        body: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": settings.max_new_tokens,
+            "temperature": settings.temperature,
+            "top_p": settings.top_p,
+            "seed": seed,
+            "stream": True,
+        }
+        if settings.end_sequence:
+            body["stop"] = list(settings.end_sequence)
+        body.update(sampling_extras(self.flavour, settings))
+        return body
+
+    def request(self, prompt: PromptLike, settings: GenerationSettings, seed: int) -> tuple[str, dict[str, Any]]:
+        return self.path, {**self.common_body(settings, seed), "prompt": as_text(prompt)}
+
+    def text_of(self, choice: dict[str, Any]) -> str:
+        return choice.get("text") or ""
+
+    def whole(self, data: Any) -> Iterator[Piece]:
+        choice = ((data or {}).get("choices") or [{}])[0]
+        if text := self.text_of(choice) or (choice.get("message") or {}).get("content"):
+            yield text
+        usage = data.get("usage") or {}
+        reason = finish_reason(choice.get("finish_reason") or "stop", choice.get("stop_reason", "missing"))
+        yield Final(reason, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))
+
+    def pieces(self, lines: Iterator[str]) -> Iterator[Piece]:
+        reason, stop_reason, usage, seen = None, "missing", {}, False
+        for event in json_events(sse_data(lines), self.name):
+            seen = True
+            choice = (event.get("choices") or [{}])[0]
+            if text := self.text_of(choice):
+                yield text
+            if choice.get("finish_reason"):
+                reason = choice["finish_reason"]
+                stop_reason = choice.get("stop_reason", "missing")
+            usage = event.get("usage") or usage
+        if reason is None:
+            raise self.ended_early(seen)
+        prompt_tokens, completion_tokens = usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
+        yield Final(finish_reason(reason, stop_reason), prompt_tokens, completion_tokens)

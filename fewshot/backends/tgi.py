@@ -1,0 +1,95 @@
+"""Text Generation Inference's own API and the Hugging Face endpoints that speak it.
+
+`POST {url}/generate_stream` on a TGI server or a dedicated Inference Endpoint; for a model URL
+such as https://router.huggingface.co/hf-inference/models/{id}, `POST` to the URL itself with
+`"stream": true`. TGI validates strictly: greedy means no temperature/top-p and do_sample false,
+top-p must be below 1, at most 4 stop strings; and it keeps the stop string in the text (cut here).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from ..errors import BackendError
+from ..settings import GenerationSettings
+from .base import Final, Piece, PromptLike, as_text
+from .http import HTTPBackend, json_events, sse_data
+
+FINISH = {"length": "length", "eos_token": "end_of_text", "stop_sequence": "end_sequence"}
+
+
+def parameters(s: GenerationSettings, seed: int) -> dict[str, Any]:
+    """TGI `parameters` for these settings, shaped to pass its validation."""
+    p: dict[str, Any] = {"max_new_tokens": s.max_new_tokens, "return_full_text": False, "details": True}
+    if s.end_sequence:
+        p["stop"] = list(s.end_sequence)
+    if s.temperature == 0:
+        p["do_sample"] = False
+    else:
+        p.update(do_sample=True, temperature=s.temperature, seed=seed)
+        if s.top_p < 1:
+            p["top_p"] = s.top_p
+        if s.top_k:
+            p["top_k"] = s.top_k
+    if s.repetition_penalty != 1:
+        p["repetition_penalty"] = s.repetition_penalty
+    return p
+
+
+class TGIBackend(HTTPBackend):
+    name = "tgi"
+    endpoint_suffixes = ("/generate_stream", "/generate")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.model and "/models/" in self.url:
+            self.model = self.url.split("/models/", 1)[1]
+        self._info: dict[str, Any] | None = None
+        self._info_lock = threading.Lock()
+
+    def info(self) -> dict[str, Any]:
+        """TGI's /info (model_id, max_input_tokens, ...), read once; empty where there is none."""
+        with self._info_lock:
+            if self._info is None:
+                try:
+                    info = self.get_json("/info") if "/models/" not in self.url else {}
+                except BackendError:
+                    info = {}
+                self._info = info if isinstance(info, dict) else {}
+                self.model = self.model or str(self._info.get("model_id", ""))
+            return self._info
+
+    def prepare(self) -> None:
+        self.info()
+
+    def request(self, prompt: PromptLike, settings: GenerationSettings, seed: int) -> tuple[str, dict[str, Any]]:
+        body = {"inputs": as_text(prompt), "parameters": parameters(settings, seed)}
+        if "/models/" in self.url:  # a model URL (HF router, hf-inference): the URL itself takes the request
+            return "", {**body, "stream": True}
+        return "/generate_stream", body
+
+    def whole(self, data: Any) -> Iterator[Piece]:
+        """`{"generated_text", "details"}` from /generate, `[{"generated_text"}]` from the Inference API."""
+        item = data[0] if isinstance(data, list) and data else data
+        if not isinstance(item, dict) or "generated_text" not in item:
+            raise BackendError(f"Unexpected answer from {self.name}: {str(data)[:120]}", backend=self.name)
+        if item["generated_text"]:
+            yield item["generated_text"]
+        details = item.get("details") or {}
+        yield Final(FINISH.get(details.get("finish_reason", ""), "stop"), 0, details.get("generated_tokens", 0))
+
+    def pieces(self, lines: Iterator[str]) -> Iterator[Piece]:
+        seen = False
+        for event in json_events(sse_data(lines), self.name):
+            seen = True
+            token = event.get("token") or {}
+            if token.get("text") and not token.get("special"):
+                yield token["text"]
+            details = event.get("details")
+            if details or event.get("generated_text") is not None:
+                details = details or {}
+                yield Final(FINISH.get(details.get("finish_reason", ""), "stop"), 0, details.get("generated_tokens", 0))
+                return
+        raise self.ended_early(seen)

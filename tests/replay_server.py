@@ -1,0 +1,294 @@
+"""A local HTTP server that replays the documented request/response shapes of TGI, the Hugging Face
+router (hf-inference), Ollama and OpenAI-style completions/chat (see ../shared/PROTOCOLS.md),
+including their error bodies and broken streams. For the protocols that cannot run here.
+
+The behaviour is chosen by a path prefix, so a backend's base URL selects it:
+
+    http://127.0.0.1:PORT/                      a healthy server
+    http://127.0.0.1:PORT/s/latency=300/        every answer starts after 300 ms
+    http://127.0.0.1:PORT/s/status=401/         that error, in the protocol's own error shape
+    http://127.0.0.1:PORT/s/flaky429=2/         429 with Retry-After to two POSTs, then healthy answers
+    http://127.0.0.1:PORT/s/loading=1/          503 "model is currently loading" + estimated_time once
+    http://127.0.0.1:PORT/s/hang/               never answers (the client times out)
+    http://127.0.0.1:PORT/s/malformed/          200 with a body that is not JSON
+    http://127.0.0.1:PORT/s/cut/                streams a few tokens, then closes without finishing
+    http://127.0.0.1:PORT/s/errorevent/         streams a few tokens, then an error event
+    http://127.0.0.1:PORT/s/context/            the protocol's "prompt too long" error
+    http://127.0.0.1:PORT/s/owned=vllm/         /v1/models says owned_by=vllm
+
+The "model" answers every prompt with the same script, token by token, honouring max tokens and
+stop strings the way each protocol does (TGI keeps the stop string; the others drop it).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+SCRIPT = [" positive", "\n", "###", "\n", "Tweet", ":", " I", " love", " this", " song", "\n", "Sentiment", ":",
+          " positive", "\n", "###"]
+CHAT_SCRIPT = ["The", " sentiment", " is", " positive", "."]
+
+
+class ReplayServer:
+    """Start with `with ReplayServer() as server:`; `server.url` is the base, `server.requests` the log."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.counters: dict[str, int] = {}
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        self.lock = threading.Lock()
+        handler = type("Handler", (_Handler,), {"replay": self})
+        self.httpd = _Quiet(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> ReplayServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def scenario(self, spec: str) -> str:
+        return f"{self.url}/s/{spec}"
+
+    def reset(self) -> None:
+        with self.lock:
+            self.requests.clear()
+            self.counters.clear()
+            self.peak_in_flight = 0
+
+    def count(self, key: str) -> int:
+        """How many requests this scenario key has seen (before this one)."""
+        with self.lock:
+            n = self.counters.get(key, 0)
+            self.counters[key] = n + 1
+            return n
+
+
+class _Quiet(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        pass  # clients that stop reading mid-stream (Stop, time-outs) are part of the tests
+
+
+class _Handler(BaseHTTPRequestHandler):
+    replay: ReplayServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args) -> None:  # keep test output quiet
+        pass
+
+    # --- routing -----------------------------------------------------------------------------
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def _handle(self, method: str) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        body = json.loads(raw) if raw else {}
+        scenario, path = "", self.path
+        if path.startswith("/s/"):
+            scenario, _, rest = path[3:].partition("/")
+            path = "/" + rest
+        protocol = _protocol(path)
+        r = self.replay
+        with r.lock:
+            r.requests.append({"method": method, "path": path, "scenario": scenario, "body": body,
+                               "authorization": self.headers.get("Authorization")})
+        self._serve(method, path, protocol, scenario, body)
+
+    def _serve(self, method: str, path: str, protocol: str, scenario: str, body: dict) -> None:
+        name, _, value = scenario.partition("=")
+        value = value.split(",")[0]  # "flaky429=2,tgi": a suffix keeps one test's counter its own
+        if name == "latency":
+            self._wait(int(value) / 1000, counted=method == "POST")
+        if name == "hang":
+            time.sleep(30)
+            return
+        if name == "status":
+            return self._error(protocol, int(value))
+        if name == "context":
+            return self._error(protocol, 413 if protocol == "tgi" else 400, context=True)
+        if name in ("flaky429", "loading") and method == "POST" and self.replay.count(scenario) < int(value):
+            return self._error(protocol, 429 if name == "flaky429" else 503, loading=name == "loading")
+        if name == "malformed":
+            return self._send(200, b"<html>Bad gateway</html>", "text/html")
+        if method == "GET":
+            return self._get(path, value if name == "owned" else "")
+        stream = self._stream_events(protocol, body, cut=name == "cut", error=name == "errorevent")
+        content_type = "application/x-ndjson" if protocol == "ollama" else "text/event-stream"
+        self._send_stream(stream, content_type)
+
+    def _wait(self, seconds: float, counted: bool) -> None:
+        """Simulated latency. Completion requests waiting here at once measure the client's concurrency
+        exactly: a client thread cannot send its next request before this one is answered."""
+        r = self.replay
+        with r.lock:
+            r.in_flight += counted
+            r.peak_in_flight = max(r.peak_in_flight, r.in_flight)
+        time.sleep(seconds)
+        with r.lock:
+            r.in_flight -= counted
+
+    def _get(self, path: str, owned: str) -> None:
+        if path.startswith("/v1/models"):
+            return self._json(200, {"object": "list", "data": [{"id": "replay-model", "object": "model",
+                                                                "owned_by": owned or "replay"}]})
+        if path.startswith("/api/tags"):
+            return self._json(200, {"models": [{"name": "replay:latest"}]})
+        if path.startswith("/info"):
+            return self._json(200, {"model_id": "replay-model", "max_input_tokens": 4095, "max_total_tokens": 4096})
+        return self._json(404, {"error": "Not Found"})
+
+    # --- the protocols -----------------------------------------------------------------------
+
+    def _stream_events(self, protocol: str, body: dict, cut: bool, error: bool):
+        """(bytes to write) for each streamed event of this protocol."""
+        settings = _settings(protocol, body)
+        script = CHAT_SCRIPT if protocol == "chat" else SCRIPT
+        tokens, reason = _generate(script, settings["max"], settings["stop"], keep_stop=protocol == "tgi")
+        for i, token in enumerate(tokens):
+            if (cut or error) and i == 2:
+                if error:
+                    yield _event(protocol, {"error": "CUDA out of memory", "error_type": "generation"})
+                return
+            yield _event(protocol, _token_event(protocol, token, i))
+        yield _event(protocol, _final_event(protocol, tokens, reason))
+        if protocol in ("openai", "chat"):
+            yield b"data: [DONE]\n\n"
+
+    def _error(self, protocol: str, status: int, *, loading: bool = False, context: bool = False) -> None:
+        headers = {}
+        if status == 429:
+            message = "Model is overloaded" if protocol == "tgi" else "Rate limit reached, retry later"
+            headers["Retry-After"] = "0.1"
+        elif loading:
+            message = "Model replay-model is currently loading"
+        elif context:
+            message = ("Input validation error: `inputs` tokens + `max_new_tokens` must be <= 4096"
+                       if protocol == "tgi" else "This model's maximum context length is 2048 tokens")
+        else:
+            message = {401: "Invalid credentials in Authorization header", 403: "Forbidden",
+                       404: "model 'replay' not found, try pulling it first", 410: "Gone",
+                       422: "Input validation error: `temperature` must be strictly positive"}.get(status, "Error")
+        if protocol == "tgi":
+            payload: dict[str, Any] = {"error": message, "error_type": "overloaded" if status == 429 else "validation"}
+            if loading:
+                payload = {"error": message, "estimated_time": 0.1}
+        elif protocol == "ollama":
+            payload = {"error": message}
+        elif status == 400 and not context:
+            payload = {"object": "error", "message": message, "type": "BadRequestError", "code": 400}  # old vLLM
+        else:
+            code = "context_length_exceeded" if context else None
+            payload = {"error": {"message": message, "type": "invalid_request_error", "code": code}}
+        self._json(status, payload, headers)
+
+    # --- writing -------------------------------------------------------------------------------
+
+    def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        self._send(status, json.dumps(payload).encode(), "application/json", headers)
+
+    def _send(self, status: int, data: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _send_stream(self, events, content_type: str) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for data in events:
+            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            self.wfile.flush()
+        self.wfile.write(b"0\r\n\r\n")
+        self.close_connection = True
+
+
+def _protocol(path: str) -> str:
+    if path.startswith("/v1/chat"):
+        return "chat"
+    if path.startswith("/v1/"):
+        return "openai"
+    if path.startswith("/api/"):
+        return "ollama"
+    return "tgi"  # /generate_stream, /generate, /models/{id} (hf-inference), /info
+
+
+def _settings(protocol: str, body: dict) -> dict[str, Any]:
+    if protocol == "tgi":
+        p = body.get("parameters") or {}
+        return {"max": p.get("max_new_tokens", 20), "stop": p.get("stop") or []}
+    if protocol == "ollama":
+        o = body.get("options") or {}
+        return {"max": o.get("num_predict", 128), "stop": o.get("stop") or []}
+    stop = body.get("stop") or []
+    return {"max": body.get("max_tokens", 16), "stop": [stop] if isinstance(stop, str) else stop}
+
+
+def _generate(script: list[str], max_tokens: int, stops: list[str], keep_stop: bool) -> tuple[list[str], str]:
+    """The script's tokens up to max tokens or a stop string; (tokens, reason)."""
+    out: list[str] = []
+    for token in script[:max_tokens]:
+        out.append(token)
+        text = "".join(out)
+        if any(s in text for s in stops):
+            if not keep_stop:
+                cut = min(text.find(s) for s in stops if s in text)
+                out = [text[:cut]] if text[:cut] else []
+            return out, "stop"
+    return out, "length" if len(out) == max_tokens else "eos"
+
+
+def _token_event(protocol: str, token: str, i: int) -> dict[str, Any]:
+    if protocol == "tgi":
+        return {"index": i, "token": {"id": 100 + i, "text": token, "logprob": -0.1, "special": False},
+                "generated_text": None, "details": None}
+    if protocol == "ollama":
+        return {"model": "replay:latest", "response": token, "done": False}
+    if protocol == "chat":
+        return {"object": "chat.completion.chunk",
+                "choices": [{"index": 0, "delta": {"content": token}, "finish_reason": None}]}
+    return {"object": "text_completion", "choices": [{"index": 0, "text": token, "finish_reason": None}]}
+
+
+def _final_event(protocol: str, tokens: list[str], reason: str) -> dict[str, Any]:
+    n = len(tokens)
+    if protocol == "tgi":
+        finish = {"stop": "stop_sequence", "length": "length", "eos": "eos_token"}[reason]
+        return {"index": n, "token": {"id": 2, "text": "", "logprob": -0.1, "special": True},
+                "generated_text": "".join(tokens), "details": {"finish_reason": finish, "generated_tokens": n,
+                                                               "seed": 1}}
+    if protocol == "ollama":
+        return {"model": "replay:latest", "response": "", "done": True,
+                "done_reason": "length" if reason == "length" else "stop",
+                "prompt_eval_count": 12, "eval_count": n, "eval_duration": 1000}
+    finish = "length" if reason == "length" else "stop"
+    usage = {"prompt_tokens": 12, "completion_tokens": n, "total_tokens": 12 + n}
+    if protocol == "chat":
+        return {"choices": [{"index": 0, "delta": {}, "finish_reason": finish}], "usage": usage}
+    return {"choices": [{"index": 0, "text": "", "finish_reason": finish}], "usage": usage}
+
+
+def _event(protocol: str, payload: dict[str, Any]) -> bytes:
+    if protocol == "ollama":
+        return json.dumps(payload).encode() + b"\n"
+    if protocol == "tgi":
+        return b"data:" + json.dumps(payload).encode() + b"\n\n"
+    return b"data: " + json.dumps(payload).encode() + b"\n\n"

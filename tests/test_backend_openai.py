@@ -1,0 +1,82 @@
+"""The OpenAI-compatible backend against a real llama_cpp.server serving the embedded model."""
+
+import pytest
+
+from fewshot import presets
+from fewshot.backends import BackendSpec, make_backend
+from fewshot.backends.base import generate
+from fewshot.backends.chat import ChatBackend
+from fewshot.backends.openai import OpenAIBackend
+from fewshot.settings import GenerationSettings
+
+GREEDY = GenerationSettings(temperature=0, max_new_tokens=24, end_sequence=())
+
+
+@pytest.fixture(scope="module")
+def server(llama_server):
+    return OpenAIBackend(llama_server + "/v1")  # as users copy it, with /v1
+
+
+@pytest.mark.parametrize("preset", ["sentiment", "translate-en-fr", "passage-qa"])
+def test_greedy_output_equals_the_embedded_backend(server, local_backend, preset):
+    prompt = presets.find(preset).prompt
+    remote, local = generate(server, prompt, GREEDY), generate(local_backend, prompt, GREEDY)
+    assert not remote.error
+    assert remote.text == local.text
+    assert remote.completion_tokens == local.completion_tokens == GREEDY.max_new_tokens
+    assert remote.finish_reason == "length"
+
+
+def test_the_server_type_is_detected_and_its_defaults_neutralised(server, llama_server):
+    assert server.flavour == "me"  # llama_cpp.server's owned_by
+    assert server.model  # taken from /v1/models when none is given
+    _, body = server.request("x", GREEDY, 1)
+    assert body["top_k"] == 0 and body["repeat_penalty"] == 1.0 and body["min_p"] == 0.0
+
+
+def test_the_end_sequence_is_honoured_by_the_server(server):
+    c = generate(server, presets.find("sentiment").prompt, GenerationSettings(temperature=0, max_new_tokens=16))
+    assert c.text.strip() == "positive" and "###" not in c.text
+    assert c.finish_reason == "stop"  # OpenAI's "stop": the server does not say which one
+
+
+def test_streaming_snapshots_grow_to_the_final_text(server):
+    snapshots = list(server.stream(presets.find("passage-qa").prompt, GREEDY))
+    final = snapshots[-1]
+    assert final.done and len(snapshots) > 3
+    assert all(final.text.startswith(s.text) for s in snapshots)
+
+
+def test_a_seeded_sample_repeats(server):
+    hot = GenerationSettings(temperature=1.0, max_new_tokens=16, end_sequence=(), seed=42)
+    prompt = presets.find("sentiment").prompt
+    assert generate(server, prompt, hot).text == generate(server, prompt, hot).text
+
+
+def test_a_prompt_longer_than_the_servers_context_is_explained(server):
+    # Streaming, llama_cpp.server answers 200 and closes the stream at once; it logs the reason.
+    c = generate(server, "word " * 2100, GREEDY)
+    assert c.finish_reason == "error" and "closed the stream without sending anything" in c.error
+    assert "longer than its context" in c.error
+
+
+def test_rows_queue_for_a_server_that_takes_one_at_a_time(server):
+    """llama_cpp.server interrupts a running stream when the next request arrives: send one at a time."""
+    prompt = presets.find("sentiment").prompt
+    rows = [(prompt, GREEDY.model_copy(update={"max_new_tokens": n})) for n in (4, 8, 12, 16)]
+    finals = {i: c for i, c in server.generate_many(rows) if c.done}
+    assert [finals[i].completion_tokens for i in range(4)] == [4, 8, 12, 16], [c.error for c in finals.values()]
+    assert all(finals[i].text.startswith(finals[0].text) for i in range(4))
+
+
+def test_chat_completions_on_the_same_server(llama_server):
+    chat = ChatBackend(llama_server)
+    c = generate(chat, presets.find("translate-en-fr").prompt, GenerationSettings(temperature=0, max_new_tokens=12,
+                                                                                  end_sequence=()))
+    assert not c.error and c.text.strip() and c.finish_reason in ("length", "stop")
+
+
+def test_make_backend_shares_one_instance_per_spec(llama_server):
+    spec = BackendSpec(kind="openai", url=llama_server)
+    assert make_backend(spec) is make_backend(spec)
+    assert make_backend(spec) is not make_backend(spec, token="t")

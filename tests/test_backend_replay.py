@@ -1,0 +1,201 @@
+"""TGI, Hugging Face, Ollama and chat backends against a local server replaying their documented shapes
+(tests/replay_server.py), including every fault a user can meet. The OpenAI-compatible backend runs
+against a real llama_cpp.server in test_backend_openai.py; it is exercised here only for faults."""
+
+import re
+import threading
+
+import pytest
+
+from fewshot import grid, presets
+from fewshot.backends import BackendSpec, make_backend
+from fewshot.backends.base import generate
+from fewshot.backends.chat import ChatBackend
+from fewshot.backends.ollama import OllamaBackend
+from fewshot.backends.openai import OpenAIBackend
+from fewshot.backends.tgi import TGIBackend
+from fewshot.errors import BackendRejected
+from fewshot.settings import GenerationSettings
+from tests.conftest import free_port
+
+PROMPT = presets.find("sentiment").prompt
+GREEDY = GenerationSettings(temperature=0, max_new_tokens=8)
+LONG = GenerationSettings(temperature=0.7, max_new_tokens=12, end_sequence=())
+CLASSES = {"tgi": TGIBackend, "ollama": OllamaBackend, "chat": ChatBackend, "openai": OpenAIBackend}
+KINDS = list(CLASSES)
+
+
+def backend(kind, url, **kw):
+    return CLASSES[kind](url, **kw)
+
+
+def last_request(replay, path_part):
+    return next(r for r in reversed(replay.requests) if path_part in r["path"])
+
+
+def test_tgi_streams_and_cuts_the_stop_string_it_keeps(replay):
+    c = generate(backend("tgi", replay.url), PROMPT, GREEDY)
+    assert (c.text, c.finish_reason, c.completion_tokens, c.model) == (" positive\n", "end_sequence", 3, "replay-model")
+    body = last_request(replay, "/generate_stream")["body"]
+    assert body["inputs"] == PROMPT.render()
+    assert body["parameters"] == {"max_new_tokens": 8, "return_full_text": False, "details": True, "stop": ["###"],
+                                  "do_sample": False}
+
+
+def test_tgi_length_and_sampling_parameters(replay):
+    c = generate(backend("tgi", replay.url), PROMPT, LONG.model_copy(update={"seed": 3, "top_p": 0.9}))
+    assert c.finish_reason == "length" and c.text.startswith(" positive\n###\nTweet")
+    params = last_request(replay, "/generate_stream")["body"]["parameters"]
+    assert params["do_sample"] is True and params["temperature"] == 0.7 and params["seed"] == 3
+    assert params["top_p"] == 0.9
+
+
+def test_hugging_face_model_urls_take_the_request_themselves(replay):
+    url = f"{replay.url}/hf-inference/models/EleutherAI/gpt-neo-2.7B"
+    c = generate(make_backend(BackendSpec(kind="tgi", url=url)), PROMPT, GREEDY)
+    assert c.text == " positive\n" and c.model == "EleutherAI/gpt-neo-2.7B"
+    request = last_request(replay, "/hf-inference/models/")
+    assert request["path"] == "/hf-inference/models/EleutherAI/gpt-neo-2.7B" and request["body"]["stream"] is True
+
+
+def test_ollama_sends_a_raw_prompt_and_every_option(replay):
+    c = generate(backend("ollama", replay.url, model="llama3.2"), PROMPT, GREEDY)
+    assert (c.text, c.finish_reason, c.prompt_tokens) == (" positive\n", "stop", 12)
+    body = last_request(replay, "/api/generate")["body"]
+    assert body["raw"] is True and body["model"] == "llama3.2" and body["prompt"] == PROMPT.render()
+    assert body["options"] == {"num_predict": 8, "temperature": 0.0, "top_k": 0, "top_p": 1.0, "min_p": 0.0,
+                               "repeat_penalty": 1.0, "seed": c.seed, "stop": ["###"]}
+
+
+def test_ollama_picks_the_first_pulled_model_when_none_is_given(replay):
+    c = generate(backend("ollama", replay.url), PROMPT, GREEDY)
+    assert c.model == "replay:latest" and not c.error
+
+
+def test_chat_sends_turns_and_streams_deltas(replay):
+    c = generate(backend("chat", replay.url), PROMPT, LONG)
+    assert c.text == "The sentiment is positive." and c.finish_reason == "stop" and c.model == "replay-model"
+    body = last_request(replay, "/v1/chat/completions")["body"]
+    assert body["messages"][0] == {"role": "system", "content": PROMPT.task}
+    assert body["messages"][-1] == {"role": "user", "content": PROMPT.query}
+    assert len(body["messages"]) == 2 + 2 * len(PROMPT.examples)
+
+
+def test_openai_extras_follow_the_server_type(replay):
+    s = GREEDY.model_copy(update={"top_k": 20, "repetition_penalty": 1.3})
+    c = generate(backend("openai", replay.scenario("owned=vllm")), PROMPT, s)
+    body = last_request(replay, "/v1/completions")["body"]
+    assert body["top_k"] == 20 and body["repetition_penalty"] == 1.3 and c.note is None
+    c = generate(backend("openai", replay.url), PROMPT, s)  # a server of unknown type
+    body = last_request(replay, "/v1/completions")["body"]
+    assert "top_k" not in body and "repetition_penalty" not in body
+    assert c.note == "not sent to this server: top-k, repetition penalty"
+
+
+def test_a_token_goes_in_the_authorization_header(replay):
+    generate(backend("tgi", replay.url, token="hf_abc"), PROMPT, GREEDY)
+    assert last_request(replay, "/generate_stream")["authorization"] == "Bearer hf_abc"
+
+
+# --- faults: each ends its row with a clear message; text that arrived is kept ---------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(
+    ("scenario", "message"),
+    [
+        ("status=401", "token was refused \\(401\\)"),
+        ("status=403", "token was refused \\(403\\)"),
+        ("status=404", "Not found \\(404\\)"),
+        ("status=410", "api-inference.huggingface.co is gone"),
+        ("context", "too long for this model's context"),
+        ("status=422", "refused the request \\(422\\).*temperature. must be strictly positive"),
+        ("status=500", "failed with HTTP 500"),
+        ("malformed", "text/html instead of a stream|not JSON"),
+    ],
+)
+def test_http_faults_give_clear_messages(replay, kind, scenario, message):
+    c = generate(backend(kind, replay.scenario(scenario), model="m"), PROMPT, GREEDY)
+    assert c.finish_reason == "error" and c.text == ""
+    assert re.search(message, c.error), c.error
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(("scenario", "message"), [("cut", "ended before the completion finished"),
+                                                   ("errorevent", "error mid-stream.*CUDA out of memory")])
+def test_a_broken_stream_keeps_the_text_so_far(replay, kind, scenario, message):
+    c = generate(backend(kind, replay.scenario(scenario), model="m"), PROMPT, LONG)
+    assert c.finish_reason == "error" and re.search(message, c.error)
+    assert c.text and c.completion_tokens == 2
+
+
+def test_ollama_404_says_to_pull(replay):
+    c = generate(backend("ollama", replay.scenario("status=404"), model="llama3.2"), PROMPT, GREEDY)
+    assert "ollama pull llama3.2" in c.error
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("scenario", ["flaky429=2", "loading=1"])
+def test_rate_limits_and_loading_recover_within_the_retry_budget(replay, kind, scenario):
+    c = generate(backend(kind, replay.scenario(f"{scenario},{kind}"), model="m"), PROMPT, GREEDY)
+    assert not c.error and c.text
+    attempts = [r for r in replay.requests if r["scenario"] == f"{scenario},{kind}" and r["method"] == "POST"]
+    assert len(attempts) == int(scenario.split("=")[1]) + 1
+
+
+def test_rate_limits_that_persist_give_up_with_a_message(replay):
+    c = generate(backend("tgi", replay.scenario("status=429"), max_retries=2), PROMPT, GREEDY)
+    assert c.finish_reason == "error"
+    assert "rate-limiting or overloaded (429)" in c.error and "Gave up after 3 tries" in c.error
+    loading = generate(backend("tgi", replay.scenario("loading=99"), max_wait=0.15), PROMPT, GREEDY)
+    assert "still loading (503)" in loading.error and "Gave up" in loading.error
+
+
+def test_connection_refused_dns_failure_and_timeout():
+    refused = generate(backend("tgi", f"http://127.0.0.1:{free_port()}"), PROMPT, GREEDY)
+    assert "Connection refused" in refused.error and "is the server running" in refused.error
+    dns = generate(backend("ollama", "http://no-such-host.invalid:11434", model="m"), PROMPT, GREEDY)
+    assert "Cannot find the host 'no-such-host.invalid'" in dns.error
+
+
+def test_a_server_that_never_answers_times_out(replay):
+    c = generate(backend("tgi", replay.scenario("hang"), timeout=1), PROMPT, GREEDY)
+    assert c.finish_reason == "error" and "did not answer within 1 s" in c.error
+
+
+# --- many rows ---------------------------------------------------------------------------------------
+
+
+def test_rows_run_concurrently_bounded_per_backend(replay):
+    b = backend("tgi", replay.scenario("latency=300"), max_concurrency=8)
+    replay.reset()
+    finals = [c for _, c in b.generate_many([(PROMPT, GREEDY)] * 12) if c.done]
+    assert len(finals) == 12 and all(c.text == " positive\n" for c in finals)
+    assert replay.peak_in_flight == 8
+
+
+def test_each_column_can_use_its_own_backend_and_a_failing_one_fails_alone(replay, local_backend):
+    backends = {
+        "": local_backend,
+        "tgi": make_backend(BackendSpec(kind="tgi", url=replay.url)),
+        "bad": make_backend(BackendSpec(kind="tgi", url=replay.scenario("status=401"))),
+        "gone": BackendRejected("not an http(s) URL"),
+    }
+    cells = [grid.Cell(GREEDY, backend=k) for k in ("", "tgi", "bad", "gone", "tgi")]
+    finals = {i: c for i, c in grid.run(backends, PROMPT, cells) if c.done}
+    assert finals[0].backend == "embedded" and finals[0].text.strip() == "positive"
+    assert finals[1].text == finals[4].text == " positive\n"
+    assert "token was refused" in finals[2].error and "not an http(s) URL" in finals[3].error
+
+
+def test_stop_ends_http_rows_and_keeps_their_text(replay):
+    b = backend("tgi", replay.scenario("latency=50"))
+    cancel = threading.Event()
+    seen = []
+    for _, c in b.generate_many([(PROMPT, LONG)] * 3, cancel):
+        seen.append(c)
+        if c.text:
+            cancel.set()
+    finals = [c for c in seen if c.done]
+    assert len(finals) == 3 and {c.finish_reason for c in finals} <= {"cancelled", "length"}
+    assert "cancelled" in {c.finish_reason for c in finals}
