@@ -35,4 +35,5 @@ lint:
 bench:  ## speed and memory figures quoted in the README
 	$(PYTHON) benchmarks/startup.py
 	$(PYTHON) benchmarks/grid.py
+	$(PYTHON) benchmarks/http_grid.py
 	$(PYTHON) benchmarks/sst2_shots.py
