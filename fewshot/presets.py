@@ -1,12 +1,20 @@
-"""Presets: a whole playground state as a JSON file, validated strictly.
+"""Presets: a whole playground state as a JSON file, validated strictly; and share links.
 
-One file per preset in a folder; the file name without `.json` is the preset's id. A broken file
-never stops the others from loading: `load_folder` returns it as an error naming file and field.
+One file per preset in a folder; the file name without `.json` is the preset's id. Built-in
+presets (presets/) are read-only; users save theirs in FEWSHOT_PRESETS_DIR (user_presets/ by
+default). A broken file never stops the others from loading: it comes back as an error naming
+file and field. A share link carries a whole preset, compressed, bounded before and after
+decompression, so links need no server-side storage and survive restarts.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import os
+import re
+import zlib
 from pathlib import Path
 from typing import Literal
 
@@ -18,6 +26,9 @@ from .prompt import Example, FewShotPrompt, Template
 from .settings import GenerationSettings, describe_validation_error
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "presets"
+LINK_MAX_CHARS = 8000  # encoded ?state= value: fits every browser and server URL limit
+LINK_MAX_BYTES = 256_000  # the JSON inside once decompressed: a zip bomb stops here
+LINK_VERSION = "1."
 DEFAULT_PRESET = "sentiment"
 FEATURED = ("sentiment", "translate-en-fr")  # the blog's two examples lead the list
 MAX_COLUMNS = 6
@@ -93,16 +104,135 @@ def load_folder(folder: Path = BUILTIN_DIR) -> tuple[dict[str, Preset], list[str
     return presets, errors
 
 
-def find(name_or_path: str, folder: Path = BUILTIN_DIR) -> Preset:
-    """A preset by id (`sentiment`) or by path to a JSON file."""
+def user_dir() -> Path:
+    return Path(os.environ.get("FEWSHOT_PRESETS_DIR") or BUILTIN_DIR.parent / "user_presets")
+
+
+def find(name_or_path: str, folders: tuple[Path, ...] | None = None) -> Preset:
+    """A preset by id (`sentiment`, or one saved by the user) or by path to a JSON file."""
+    folders = folders or (BUILTIN_DIR, user_dir())
     path = Path(name_or_path)
     if path.suffix == ".json" and path.exists():
         return load_file(path)
-    candidate = folder / f"{name_or_path}.json"
-    if path.name == name_or_path and candidate.exists():
-        return load_file(candidate)
-    known = ", ".join(sorted(p.stem for p in folder.glob("*.json")))
-    raise ConfigError(f"No preset named {name_or_path!r}. Built-in presets: {known}; or give a path to a .json file.")
+    if SLUG.fullmatch(name_or_path):
+        for folder in folders:
+            if (candidate := folder / f"{name_or_path}.json").exists():
+                return load_file(candidate)
+    known = ", ".join(sorted(p.stem for folder in folders for p in folder.glob("*.json")))
+    raise ConfigError(f"No preset named {name_or_path!r}. Known presets: {known}; or give a path to a .json file.")
+
+
+# --- user presets ------------------------------------------------------------------------------
+
+SLUG = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
+
+
+def slug(name: str) -> str:
+    """The file id for a display name: lower-case letters, digits and single dashes."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:60].strip("-")
+
+
+class Store:
+    """Built-in presets (read-only) and the user's own, in one namespace of ids."""
+
+    def __init__(self, folder: Path | None = None, builtin: Path = BUILTIN_DIR) -> None:
+        self.folder, self.builtin = folder or user_dir(), builtin
+
+    def load(self) -> tuple[dict[str, Preset], set[str], list[str]]:
+        """(all presets by id, the ids that are built in, one message per broken file)."""
+        builtin, errors = load_folder(self.builtin)
+        mine, more = load_folder(self.folder) if self.folder.is_dir() else ({}, [])
+        clash = [key for key in mine if key in builtin]
+        errors += [f"Preset file {key}.json in {self.folder} has a built-in preset's name; it is ignored."
+                   for key in clash]
+        return {**{k: v for k, v in mine.items() if k not in builtin}, **builtin}, set(builtin), errors + more
+
+    def path(self, name: str) -> Path:
+        """Where a user preset with this display name lives; refuses names that leave the folder."""
+        key = slug(name)
+        if not key:
+            raise ConfigError("Give the preset a name with letters or digits.")
+        path = (self.folder / f"{key}.json").resolve()
+        if path.parent != self.folder.resolve():
+            raise ConfigError(f"{name!r} is not a valid preset name.")
+        builtin_names = {p.name.lower() for p in load_folder(self.builtin)[0].values()}
+        if (self.builtin / f"{key}.json").exists() or name.strip().lower() in builtin_names:
+            raise ConfigError(f"{name!r} is a built-in preset, which cannot be changed: choose another name.")
+        return path
+
+    def save(self, name: str, preset: Preset, overwrite: bool = True) -> str:
+        """Save under `name` (the display name goes into the file); returns the id."""
+        name = name.strip()
+        path = self.path(name)
+        if path.exists() and not overwrite:
+            raise ConfigError(f"A preset named {name!r} exists already.")
+        preset = Preset.model_validate({**preset.model_dump(), "name": name[:80]})
+        self.folder.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(".json.tmp")
+        temporary.write_text(to_json(preset), encoding="utf-8")
+        temporary.replace(path)  # never a half-written preset file
+        return path.stem
+
+    def rename(self, key: str, new_name: str) -> str:
+        old = self._own(key)
+        preset = load_file(old)
+        new_key = self.save(new_name, preset, overwrite=slug(new_name) == key)
+        if new_key != key:
+            old.unlink()
+        return new_key
+
+    def delete(self, key: str) -> None:
+        self._own(key).unlink()
+
+    def _own(self, key: str) -> Path:
+        if (self.builtin / f"{key}.json").exists():
+            raise ConfigError("Built-in presets cannot be renamed or deleted; save a copy under another name.")
+        path = self.folder / f"{key}.json"
+        if not SLUG.fullmatch(key) or not path.exists():
+            raise ConfigError(f"There is no saved preset {key!r}.")
+        return path
+
+
+# --- share links ---------------------------------------------------------------------------------
+
+
+def encode_state(preset: Preset) -> str:
+    """The value of a `?state=` link: version, then URL-safe base64 of the compressed JSON."""
+    data = json.dumps(preset.model_dump(mode="json", exclude_defaults=True), ensure_ascii=False,
+                      separators=(",", ":")).encode("utf-8")
+    packed = base64.urlsafe_b64encode(zlib.compress(data, 9)).decode("ascii").rstrip("=")
+    if len(LINK_VERSION) + len(packed) > LINK_MAX_CHARS:
+        raise ConfigError(
+            f"This state is too large for a link ({len(packed):,} characters; links hold {LINK_MAX_CHARS:,}). "
+            "Save it as a preset and share ?preset=NAME, or export the JSON."
+        )
+    return LINK_VERSION + packed
+
+
+def decode_state(value: str) -> Preset:
+    """The preset a `?state=` link carries; ConfigError for anything tampered, cut or oversized."""
+    broken = "This link is damaged or incomplete (it may have been cut when copied)"
+    if len(value) > LINK_MAX_CHARS:
+        raise ConfigError(f"This link is too long ({len(value):,} characters; links hold {LINK_MAX_CHARS:,}).")
+    if not value.startswith(LINK_VERSION):
+        raise ConfigError(f"{broken}: it does not start with {LINK_VERSION!r}.")
+    packed = value[len(LINK_VERSION) :]
+    try:
+        compressed = base64.urlsafe_b64decode(packed + "=" * (-len(packed) % 4))
+        inflate = zlib.decompressobj()
+        data = inflate.decompress(compressed, LINK_MAX_BYTES + 1)
+    except (binascii.Error, ValueError, zlib.error):
+        raise ConfigError(f"{broken}.") from None
+    if len(data) > LINK_MAX_BYTES or inflate.unconsumed_tail:
+        raise ConfigError(f"This link unpacks to more than {LINK_MAX_BYTES:,} bytes, more than any real state; "
+                          "it is not opened.")
+    if not inflate.eof or inflate.unused_data:
+        raise ConfigError(f"{broken}.")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{broken}.") from None
+    return parse_preset(text, source="The link's state")
 
 
 def ordered(found: dict[str, Preset]) -> list[tuple[str, Preset]]:
@@ -112,4 +242,5 @@ def ordered(found: dict[str, Preset]) -> list[tuple[str, Preset]]:
 
 
 def to_json(preset: Preset) -> str:
-    return json.dumps(preset.model_dump(mode="json"), ensure_ascii=False, indent=2) + "\n"
+    """Pretty JSON, leaving out what equals the defaults (a preset file that is easy to read)."""
+    return json.dumps(preset.model_dump(mode="json", exclude_defaults=True), ensure_ascii=False, indent=2) + "\n"

@@ -60,17 +60,34 @@ def local_backend():
     return LocalBackend()
 
 
-@pytest.fixture(scope="session")
-def app_url() -> Iterator[str]:
+def serve_app(log_name: str, presets_dir: Path, **env: str) -> Iterator[str]:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    proc = start_app(port, ARTIFACTS / "app.log")
+    proc = start_app(port, ARTIFACTS / log_name, FEWSHOT_PRESETS_DIR=str(presets_dir), **env)
     try:
         wait_for_http(f"http://127.0.0.1:{port}/", proc)
         yield f"http://127.0.0.1:{port}/"
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def app_presets_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("user_presets")
+
+
+@pytest.fixture(scope="session")
+def app_url(app_presets_dir) -> Iterator[str]:
+    """The app, started as `python app.py`, saving presets in a temporary folder."""
+    yield from serve_app("app.log", app_presets_dir)
+
+
+@pytest.fixture(scope="module")
+def space_app_url(tmp_path_factory) -> Iterator[str]:
+    """The app as it runs on a Hugging Face Space (SPACE_ID set, listening on every interface)."""
+    yield from serve_app("space_app.log", tmp_path_factory.mktemp("space_presets"), SPACE_ID="fewshot/playground",
+                         GRADIO_SERVER_NAME="0.0.0.0")
 
 
 @pytest.fixture(scope="session")

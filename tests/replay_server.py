@@ -15,6 +15,7 @@ The behaviour is chosen by a path prefix, so a backend's base URL selects it:
     http://127.0.0.1:PORT/s/errorevent/         streams a few tokens, then an error event
     http://127.0.0.1:PORT/s/context/            the protocol's "prompt too long" error
     http://127.0.0.1:PORT/s/owned=vllm/         /v1/models says owned_by=vllm
+    http://127.0.0.1:PORT/s/nostream/           answers in one JSON document even when asked to stream
 
 The "model" answers every prompt with the same script, token by token, honouring max tokens and
 stop strings the way each protocol does (TGI keeps the stop string; the others drop it).
@@ -126,6 +127,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200, b"<html>Bad gateway</html>", "text/html")
         if method == "GET":
             return self._get(path, value if name == "owned" else "")
+        if name == "nostream" or not _streams(protocol, path, body):
+            return self._json(200, self._whole(protocol, body, path))
         stream = self._stream_events(protocol, body, cut=name == "cut", error=name == "errorevent")
         content_type = "application/x-ndjson" if protocol == "ollama" else "text/event-stream"
         self._send_stream(stream, content_type)
@@ -167,6 +170,24 @@ class _Handler(BaseHTTPRequestHandler):
         yield _event(protocol, _final_event(protocol, tokens, reason))
         if protocol in ("openai", "chat"):
             yield b"data: [DONE]\n\n"
+
+    def _whole(self, protocol: str, body: dict, path: str) -> Any:
+        """The answer to a request that does not stream."""
+        settings = _settings(protocol, body)
+        script = CHAT_SCRIPT if protocol == "chat" else SCRIPT
+        tokens, reason = _generate(script, settings["max"], settings["stop"], keep_stop=protocol == "tgi")
+        text, final = "".join(tokens), _final_event(protocol, tokens, reason)
+        if protocol == "tgi":
+            answer = {"generated_text": text, "details": final["details"]}
+            return [{"generated_text": text}] if "/models/" in path else answer  # hf-inference answers a list
+        if protocol == "ollama":
+            return {**final, "response": text}
+        if protocol == "chat":
+            choice = {"index": 0, "message": {"role": "assistant", "content": text},
+                      "finish_reason": final["choices"][0]["finish_reason"]}
+            return {"object": "chat.completion", "choices": [choice], "usage": final["usage"]}
+        return {"object": "text_completion", "choices": [{**final["choices"][0], "text": text}],
+                "usage": final["usage"]}
 
     def _error(self, protocol: str, status: int, *, loading: bool = False, context: bool = False) -> None:
         headers = {}
@@ -229,6 +250,14 @@ def _protocol(path: str) -> str:
     if path.startswith("/api/"):
         return "ollama"
     return "tgi"  # /generate_stream, /generate, /models/{id} (hf-inference), /info
+
+
+def _streams(protocol: str, path: str, body: dict) -> bool:
+    if protocol == "tgi":
+        return path.startswith("/generate_stream") or bool(body.get("stream"))
+    if protocol == "ollama":
+        return body.get("stream", True)  # Ollama streams unless told not to
+    return bool(body.get("stream"))
 
 
 def _settings(protocol: str, body: dict) -> dict[str, Any]:

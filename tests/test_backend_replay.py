@@ -92,6 +92,13 @@ def test_openai_extras_follow_the_server_type(replay):
     assert c.note == "not sent to this server: top-k, repetition penalty"
 
 
+@pytest.mark.parametrize(("kind", "text"), [("tgi", " positive\n"), ("openai", " positive\n"),
+                                            ("ollama", " positive\n"), ("chat", "The sentiment is positive.")])
+def test_a_server_that_answers_in_one_piece_is_understood(replay, kind, text):
+    c = generate(backend(kind, replay.scenario("nostream"), model="m"), PROMPT, GREEDY)
+    assert not c.error and c.text == text and c.finish_reason != "error"
+
+
 def test_a_token_goes_in_the_authorization_header(replay):
     generate(backend("tgi", replay.url, token="hf_abc"), PROMPT, GREEDY)
     assert last_request(replay, "/generate_stream")["authorization"] == "Bearer hf_abc"

@@ -15,6 +15,15 @@ def open_app(page, url: str) -> None:
     expect(page.locator("#token-info")).to_contain_text("tokens", timeout=30_000)
 
 
+def open_section(page, title: str, first_field: str) -> None:
+    """Open an accordion and wait until its first field is on the page with its value (its contents
+    are drawn when it opens; typing before that is lost)."""
+    page.get_by_text(title).click()
+    field = page.locator(f"#{first_field} textarea, #{first_field} input").first
+    expect(field).to_be_visible()
+    page.wait_for_timeout(300)
+
+
 def choose_preset(page, name: str) -> None:
     page.get_by_label("Preset").click()
     page.get_by_role("option", name=name).click()
@@ -50,9 +59,17 @@ def set_number(page, elem_id: str, value) -> None:
 
 
 def set_text(page, elem_id: str, value: str) -> None:
+    """Type into a text field as a person does: the last keystroke is a real key press, then a short
+    pause before the next click (Gradio takes the new value over a tick after the field loses focus)."""
     box = page.locator(f"#{elem_id} textarea, #{elem_id} input").first
-    box.fill(value)
+    if value:
+        box.fill(value[:-1])
+        box.press_sequentially(value[-1])
+    else:
+        box.fill("x")
+        box.press("Backspace")
     box.blur()
+    page.wait_for_timeout(250)
 
 
 def test_stop_ends_a_long_run_and_keeps_the_text(page, app_url):
@@ -100,14 +117,14 @@ def test_raw_mode_edits_the_text_and_parses_it_back(page, app_url):
     page.get_by_label("Edit raw prompt").check()
     preview = page.locator("#preview textarea")
     expect(preview).to_be_editable()
-    preview.fill(preview.input_value().replace("This new music video was incredible", "The food was cold"))
+    set_text(page, "preview", preview.input_value().replace("This new music video was incredible", "The food was cold"))
     page.get_by_label("Edit raw prompt").uncheck()
     expect(page.locator("#query textarea, #query input").first).to_have_value("The food was cold")
     expect(preview).not_to_be_editable()
     # A raw text that does not follow the format keeps raw mode on and says why.
     page.get_by_label("Edit raw prompt").check()
-    preview.fill("no format here")
-    page.get_by_label("Edit raw prompt").uncheck()
+    set_text(page, "preview", "no format here")
+    page.get_by_label("Edit raw prompt").click()  # unticks; the app ticks it again
     expect(page.get_by_text("Kept raw mode").first).to_be_visible()
     expect(page.get_by_label("Edit raw prompt")).to_be_checked()
     expect(preview).to_have_value("no format here")
@@ -127,7 +144,7 @@ def test_samples_show_the_answer_distribution(page, app_url):
 
 def test_a_sweep_fills_its_table_and_chart(page, app_url):
     open_app(page, app_url)
-    page.get_by_text("Sweep one setting").click()
+    open_section(page, "Sweep one setting", "sweep-values")
     set_text(page, "sweep-values", "0, 1.5")
     page.click("#run-sweep")
     expect(page.locator("#sweep-status")).to_contain_text("✓ 10/10 done", timeout=60_000)
@@ -139,7 +156,7 @@ def test_a_sweep_fills_its_table_and_chart(page, app_url):
 
 def test_a_bad_sweep_value_is_refused_with_a_message(page, app_url):
     open_app(page, app_url)
-    page.get_by_text("Sweep one setting").click()
+    open_section(page, "Sweep one setting", "sweep-values")
     set_text(page, "sweep-values", "0.5, 7")
     page.click("#run-sweep")
     expect(page.get_by_text("temperature must be less than or equal to 2").first).to_be_visible()
@@ -147,7 +164,7 @@ def test_a_bad_sweep_value_is_refused_with_a_message(page, app_url):
 
 def test_evaluation_of_an_uploaded_csv(page, app_url):
     open_app(page, app_url)
-    page.get_by_text("Evaluate on labelled data").click()
+    open_section(page, "Evaluate on labelled data", "eval-labels")
     page.locator("#eval-file input[type=file]").set_input_files(str(ROOT / "tests" / "data" / "tiny_sentiment.csv"))
     page.get_by_label("Labels").fill("positive, negative")
     page.click("#run-eval")
@@ -163,7 +180,7 @@ def choose(page, elem_id: str, option: str) -> None:
 
 def test_columns_on_different_backends_with_one_failing(page, app_url, replay):
     open_app(page, app_url)
-    page.get_by_text("Backends: compare other models").click()
+    open_section(page, "Backends: compare other models", "eA-url")
     choose(page, "eA-kind", "TGI / Hugging Face endpoint")
     set_text(page, "eA-url", replay.url)
     choose(page, "eB-kind", "TGI / Hugging Face endpoint")
@@ -181,7 +198,7 @@ def test_columns_on_different_backends_with_one_failing(page, app_url, replay):
 
 def test_a_chat_endpoint_shows_the_turns_it_will_receive(page, app_url, replay):
     open_app(page, app_url)
-    page.get_by_text("Backends: compare other models").click()
+    open_section(page, "Backends: compare other models", "eA-url")
     choose(page, "eC-kind", "Chat completions (chat-only models, Hugging Face router)")
     set_text(page, "eC-url", replay.url + "/v1")
     page.locator("#eC-check").click()

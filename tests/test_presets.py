@@ -1,10 +1,12 @@
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fewshot import presets
 from fewshot.errors import ConfigError
-from fewshot.prompt import parse
+from fewshot.prompt import Example, Template, parse
 
 
 def test_every_builtin_preset_is_valid():
@@ -46,3 +48,131 @@ def test_find_by_name_or_path(tmp_path):
         presets.find("nope")
     with pytest.raises(ConfigError, match="No preset named"):
         presets.find("../presets/sentiment")
+
+
+# --- user presets ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def store(tmp_path):
+    return presets.Store(tmp_path / "mine")
+
+
+def test_save_load_rename_delete(store):
+    state = presets.find("sentiment").model_copy(update={"query": "So good!"})
+    key = store.save("My sentiment", state)
+    assert key == "my-sentiment" and (store.folder / "my-sentiment.json").exists()
+    found, builtin, errors = store.load()
+    assert found["my-sentiment"].query == "So good!" and found["my-sentiment"].name == "My sentiment"
+    assert "my-sentiment" not in builtin and "sentiment" in builtin and errors == []
+    assert store.rename("my-sentiment", "Tweets, take 2") == "tweets-take-2"
+    assert not (store.folder / "my-sentiment.json").exists()
+    assert store.load()[0]["tweets-take-2"].name == "Tweets, take 2"
+    store.delete("tweets-take-2")
+    assert "tweets-take-2" not in store.load()[0]
+
+
+@pytest.mark.parametrize("name", ["../../etc/passwd", "/tmp/x", "..\\\\..\\\\win", "a/b/c", "~root"])
+def test_names_cannot_leave_the_presets_folder(store, name):
+    key = store.save(name, presets.find("sentiment"))
+    assert (store.folder / f"{key}.json").resolve().parent == store.folder.resolve()
+    assert presets.SLUG.fullmatch(key)
+
+
+def test_built_in_presets_are_read_only(store):
+    with pytest.raises(ConfigError, match="built-in preset, which cannot be changed"):
+        store.save("Sentiment", presets.find("sentiment"))  # its id
+    with pytest.raises(ConfigError, match="built-in preset, which cannot be changed"):
+        store.save("Tweet sentiment", presets.find("sentiment"))  # its display name
+    with pytest.raises(ConfigError, match="cannot be renamed or deleted"):
+        store.delete("sentiment")
+    with pytest.raises(ConfigError, match="cannot be renamed or deleted"):
+        store.rename("translate-en-fr", "Mine")
+    with pytest.raises(ConfigError, match="letters or digits"):
+        store.save("???", presets.find("sentiment"))
+    with pytest.raises(ConfigError, match="no saved preset"):
+        store.delete("never-saved")
+
+
+def test_a_broken_user_preset_is_reported_and_the_rest_load(store):
+    store.save("Good one", presets.find("sentiment"))
+    (store.folder / "broken.json").write_text('{"name": "B", "columns": [{"temperature": "hot"}]}')
+    found, _, errors = store.load()
+    assert "good-one" in found and "broken" not in found
+    assert any("broken.json" in e and "columns.0.temperature" in e for e in errors)
+
+
+def test_user_presets_run_by_name(store, monkeypatch):
+    monkeypatch.setenv("FEWSHOT_PRESETS_DIR", str(store.folder))
+    store.save("Night shift", presets.find("translate-en-fr"))
+    assert presets.find("night-shift").task == presets.find("translate-en-fr").task
+
+
+# --- share links -----------------------------------------------------------------------------------
+
+
+def test_a_link_reopens_the_exact_state():
+    state = presets.find("passage-qa").model_copy(update={"query": "Who built it? \"quotes\" & ###"})
+    assert presets.decode_state(presets.encode_state(state)) == state
+
+
+def link_of(data: bytes) -> str:
+    import base64
+    import zlib
+
+    return presets.LINK_VERSION + base64.urlsafe_b64encode(zlib.compress(data, 9)).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda good: good[:-12], "damaged or incomplete"),  # cut when copied
+        (lambda good: good[:20] + ("A" if good[20] != "A" else "B") + good[21:], "damaged|not valid|unknown|must"),
+        (lambda good: "2." + good[2:], "does not start with"),
+        (lambda good: good + "!!", "damaged"),
+        (lambda good: "1." + "A" * (presets.LINK_MAX_CHARS + 10), "too long"),
+        (lambda good: link_of(b"{" + b" " * 5_000_000 + b"}"), "unpacks to more than"),  # a zip bomb
+        (lambda good: link_of(b"\xff\xfe not utf-8"), "damaged"),
+        (lambda good: link_of(b'{"name": "x", "columns": [{"temperature": 9}]}'), "columns.0.temperature"),
+        (lambda good: link_of(b"[1, 2, 3]"), "The link's state"),
+    ],
+)
+def test_bad_links_are_refused_with_a_message(make, message):
+    good = presets.encode_state(presets.find("sentiment"))
+    with pytest.raises(ConfigError, match=message):
+        presets.decode_state(make(good))
+
+
+def test_a_state_too_large_for_a_link_says_what_to_do():
+    import random
+
+    rng = random.Random(1)
+    noise = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(20_000))
+    with pytest.raises(ConfigError, match=r"too large for a link.*Save it as a preset"):
+        presets.encode_state(presets.Preset(name="big", task=noise))
+
+
+text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=400)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    task=text, query=text, name=st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=80),
+    pairs=st.lists(st.tuples(text, text), max_size=6),
+    prefix=text, stops=st.lists(st.text(min_size=1, max_size=8), max_size=4),
+    temperature=st.floats(0, 2), seed=st.none() | st.integers(0, 2**31 - 1),
+    long=st.integers(0, 6000),
+)
+def test_state_to_link_to_state_is_the_identity(task, query, name, pairs, prefix, stops, temperature, seed, long):
+    state = presets.Preset(
+        name=name, task=task + "x" * long, query=query,
+        examples=tuple(Example(input=a, output=b) for a, b in pairs),
+        template=Template(input_prefix=prefix, output_prefix="\n###" + prefix + ":", separator="\n###\n"),
+        columns=(presets.Column(temperature=temperature, end_sequence=tuple(stops), seed=seed),),
+    )
+    try:
+        link = presets.encode_state(state)
+    except ConfigError:
+        return  # larger than the bound: refused with a message, never a broken link
+    assert len(link) <= presets.LINK_MAX_CHARS
+    assert presets.decode_state(link) == state

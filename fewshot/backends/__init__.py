@@ -48,16 +48,19 @@ class BackendSpec(BaseModel):
         return f"{self.kind} {self.model + ' @ ' if self.model else ''}{where}"
 
 
-def token_for(url: str, explicit: str | None = None) -> str | None:
-    """The token to send: the one given, else HF_TOKEN / OPENAI_API_KEY for their own hosts,
-    else FEWSHOT_API_KEY (for self-hosted servers started with an API key)."""
-    if explicit:
-        return explicit
+def token_variable(url: str) -> str:
+    """The environment variable whose token may go to this URL: HF_TOKEN only to Hugging Face hosts,
+    OPENAI_API_KEY only to api.openai.com, FEWSHOT_API_KEY to any other (self-hosted) server."""
     host = (urlsplit(url).hostname or "").lower()
     for hosts, variable in _ENV_TOKENS:
         if any(host == h or (h.startswith(".") and host.endswith(h)) for h in hosts):
-            return os.environ.get(variable) or None
-    return os.environ.get("FEWSHOT_API_KEY") or None
+            return variable
+    return "FEWSHOT_API_KEY"
+
+
+def token_for(url: str, explicit: str | None = None) -> str | None:
+    """The token to send: the one given, else the one from `token_variable(url)` if it is set."""
+    return explicit or os.environ.get(token_variable(url)) or None
 
 
 _cache: dict[tuple, Backend] = {}
@@ -88,4 +91,14 @@ def _create(spec: BackendSpec, token: str | None) -> Backend:
     return classes[spec.kind](spec.url, spec.model, token)
 
 
-__all__ = ["KINDS", "Backend", "BackendSpec", "Completion", "PromptLike", "as_text", "make_backend", "token_for"]
+__all__ = [
+    "KINDS",
+    "Backend",
+    "BackendSpec",
+    "Completion",
+    "PromptLike",
+    "as_text",
+    "make_backend",
+    "token_for",
+    "token_variable",
+]

@@ -19,7 +19,8 @@ from .http import HTTPBackend, json_events
 FINISH = {"length": "length", "stop": "stop"}
 
 
-def options(s: GenerationSettings, seed: int) -> dict[str, Any]:
+def options(s: GenerationSettings, seed: int | None) -> dict[str, Any]:
+    """Every sampling option, so none of Ollama's own defaults applies (no seed: a random one)."""
     o: dict[str, Any] = {
         "num_predict": s.max_new_tokens,
         "temperature": s.temperature,
@@ -27,8 +28,9 @@ def options(s: GenerationSettings, seed: int) -> dict[str, Any]:
         "top_p": s.top_p,
         "min_p": 0.0,
         "repeat_penalty": s.repetition_penalty,
-        "seed": seed,
     }
+    if seed is not None:
+        o["seed"] = seed
     if s.end_sequence:
         o["stop"] = list(s.end_sequence)
     return o

@@ -20,15 +20,17 @@ from .http import HTTPBackend, json_events, sse_data
 FINISH = {"length": "length", "eos_token": "end_of_text", "stop_sequence": "end_sequence"}
 
 
-def parameters(s: GenerationSettings, seed: int) -> dict[str, Any]:
-    """TGI `parameters` for these settings, shaped to pass its validation."""
+def parameters(s: GenerationSettings, seed: int | None) -> dict[str, Any]:
+    """TGI `parameters` for these settings, shaped to pass its validation (no seed: a random one)."""
     p: dict[str, Any] = {"max_new_tokens": s.max_new_tokens, "return_full_text": False, "details": True}
     if s.end_sequence:
         p["stop"] = list(s.end_sequence)
     if s.temperature == 0:
         p["do_sample"] = False
     else:
-        p.update(do_sample=True, temperature=s.temperature, seed=seed)
+        p.update(do_sample=True, temperature=s.temperature)
+        if seed is not None:
+            p["seed"] = seed
         if s.top_p < 1:
             p["top_p"] = s.top_p
         if s.top_k:

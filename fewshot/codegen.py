@@ -1,0 +1,159 @@
+""""Get code": a runnable Python snippet (requests, like the blog's) and curl lines for the current state.
+
+One request per column, to the column's backend, with every setting. Tokens are read from the
+environment in the generated code, never written into it. The embedded model is served by
+`python -m llama_cpp.server`, which speaks OpenAI-compatible completions.
+"""
+
+from __future__ import annotations
+
+import json
+import pprint
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .backends import BackendSpec, ollama, tgi, token_variable
+from .backends.base import PromptLike, as_text
+from .backends.http import normalize_url
+from .backends.openai import OpenAIBackend, sampling_extras
+from .errors import PromptError
+from .settings import GenerationSettings
+
+EMBEDDED_URL = "http://localhost:8000"  # where `python -m llama_cpp.server` listens by default
+
+# Per protocol: the path below the base URL, and how to read the completion from the JSON answer.
+PATHS = {"local": "/v1/completions", "openai": "/v1/completions", "chat": "/v1/chat/completions",
+         "tgi": "/generate", "ollama": "/api/generate"}
+ANSWERS = {
+    "local": 'out["choices"][0]["text"]',
+    "openai": 'out["choices"][0]["text"]',
+    "chat": 'out["choices"][0]["message"]["content"]',
+    "tgi": 'cut((out[0] if isinstance(out, list) else out)["generated_text"], {stops})',
+    "ollama": 'out["response"]',
+}
+
+
+@dataclass(frozen=True)
+class Call:
+    """One column's request: where it goes and what it sends."""
+
+    title: str
+    kind: str
+    url: str
+    body: dict[str, Any]
+    token_variable: str | None
+    stops: tuple[str, ...]
+
+
+def call(title: str, prompt: PromptLike, settings: GenerationSettings, spec: BackendSpec) -> Call:
+    """The request a column makes, without streaming."""
+    s, seed, kind = settings, settings.seed, spec.kind
+    stops = list(s.end_sequence)
+    if kind == "tgi":
+        base = normalize_url(spec.url, tgi.TGIBackend.endpoint_suffixes, kind)
+        url = base if "/models/" in base else base + PATHS[kind]
+        body: dict[str, Any] = {"inputs": as_text(prompt), "parameters": tgi.parameters(s, seed)}
+        body["parameters"].pop("details")
+    elif kind == "ollama":
+        url = normalize_url(spec.url, ollama.OllamaBackend.endpoint_suffixes, kind) + PATHS[kind]
+        body = {"model": spec.model, "prompt": as_text(prompt), "raw": True, "stream": False,
+                "options": ollama.options(s, seed)}
+    else:
+        base = EMBEDDED_URL if kind == "local" else normalize_url(spec.url, OpenAIBackend.endpoint_suffixes, kind)
+        url = base + PATHS[kind]
+        body = {"model": spec.model} if spec.model and kind != "local" else {}
+        if kind == "chat":
+            if isinstance(prompt, str):
+                raise PromptError("A chat endpoint takes the task, examples and query as turns: turn raw mode off.")
+            body["messages"] = prompt.messages()
+        else:
+            body["prompt"] = as_text(prompt)
+        body |= {"max_tokens": s.max_new_tokens, "temperature": s.temperature, "top_p": s.top_p}
+        if stops:
+            body["stop"] = stops
+        if seed is not None:
+            body["seed"] = seed
+        body |= sampling_extras("me" if kind == "local" else "", s)  # llama_cpp.server's defaults, neutralised
+    return Call(title, kind, url, body, None if kind == "local" else token_variable(spec.url), tuple(stops))
+
+
+def python_snippet(calls: Sequence[Call], model_path: str = "") -> str:
+    """A script that makes each call with requests and prints the completions."""
+    variables = sorted({c.token_variable for c in calls if c.token_variable})
+    lines = ['"""Few-shot Playground: the same prompt and settings, as plain HTTP requests."""', "",
+             "import os", "", "import requests", ""]
+    if any(c.kind == "local" for c in calls):
+        lines += [
+            "# The embedded model, served by llama-cpp-python (pip install 'llama-cpp-python[server]'):",
+            f"#   python -m llama_cpp.server --model {model_path or 'MODEL.gguf'} --port 8000",
+            f'EMBEDDED = os.environ.get("FEWSHOT_URL", "{EMBEDDED_URL}")', "",
+        ]
+    lines += [
+        "",
+        "def post(url, body, token_variable=None):",
+        '    """POST a request and return the JSON answer; the token comes from the environment."""',
+        "    token = os.environ.get(token_variable) if token_variable else None",
+        '    headers = {"Authorization": f"Bearer {token}"} if token else {}',
+        "    response = requests.post(url, headers=headers, json=body, timeout=300)",
+        "    response.raise_for_status()",
+        "    return response.json()",
+        "",
+    ]
+    if any(c.kind == "tgi" for c in calls):
+        lines += [
+            "",
+            "def cut(text, stops):",
+            '    """TGI keeps the end sequence in the text: cut at the first one."""',
+            "    ends = [text.find(s) for s in stops if s in text]",
+            "    return text[: min(ends)] if ends else text",
+            "",
+        ]
+    if variables:
+        lines += ["", f"# Tokens are read from {', '.join(variables)} (never write them here)."]
+    # The prompt (and the chat turns) once, by name; each body refers to it by that name.
+    shared: dict[str, Any] = {}
+    for c in calls:
+        for key, value in c.body.items():
+            if key in PROMPT_KEYS:
+                shared.setdefault(PROMPT_KEYS[key], value)
+    lines += ["", *(f"{name} = {_literal(value)}" for name, value in shared.items())]
+    for c in calls:
+        url = f'EMBEDDED + "{PATHS["local"]}"' if c.kind == "local" else json.dumps(c.url)
+        token = f", {json.dumps(c.token_variable)}" if c.token_variable else ""
+        answer = ANSWERS[c.kind].format(stops=repr(list(c.stops)))
+        body = {k: _Name(PROMPT_KEYS[k]) if shared.get(PROMPT_KEYS.get(k)) == v else v for k, v in c.body.items()}
+        lines += ["", f"# {c.title}", f"body = {_literal(body)}", f"out = post({url}, body{token})",
+                  f"print({answer})"]
+    return "\n".join(lines) + "\n"
+
+
+def curl_lines(calls: Sequence[Call]) -> str:
+    """One curl command per call; tokens from the shell's environment."""
+    out = []
+    for c in calls:
+        url = f"{EMBEDDED_URL}{PATHS['local']}" if c.kind == "local" else c.url
+        auth = f' -H "Authorization: Bearer ${c.token_variable}"' if c.token_variable else ""
+        body = json.dumps(c.body, ensure_ascii=False)
+        out.append(f"# {c.title}\ncurl -s {shlex.quote(url)} -H 'Content-Type: application/json'{auth} "
+                   f"-d {shlex.quote(body)}")
+    return "\n\n".join(out) + "\n"
+
+
+PROMPT_KEYS = {"prompt": "PROMPT", "inputs": "PROMPT", "messages": "MESSAGES"}
+
+
+class _Name:
+    """Prints as a bare name inside a literal: `{'prompt': PROMPT}`."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+def _literal(value: Any) -> str:
+    """A Python literal for a JSON-like value, keys in their order."""
+    return pprint.pformat(value, width=100, sort_dicts=False)
