@@ -19,9 +19,9 @@ from pathlib import Path
 
 import gradio as gr
 
-from fewshot import codegen, evaluate, grid, presets
+from fewshot import codegen, evaluate, feedback, grid, presets
 from fewshot.backends import KINDS, Backend, BackendSpec, make_backend
-from fewshot.backends.base import FINISH_LABELS, Completion, generate
+from fewshot.backends.base import FINISH_LABELS, Completion, as_text, generate
 from fewshot.backends.local import LocalBackend
 from fewshot.errors import ConfigError, FewShotError
 from fewshot.prompt import Example, FewShotPrompt, Template, parse
@@ -100,6 +100,9 @@ class ColumnControls:
     settings: list  # one widget per SETTING_FIELDS entry
     text: gr.Textbox
     status: gr.Markdown
+    good: gr.Button
+    bad: gr.Button
+    add: gr.Button
 
 
 @dataclass
@@ -174,10 +177,14 @@ def prompt_for_run(data) -> FewShotPrompt | str:
 
 
 def read_settings(data, column: ColumnControls) -> GenerationSettings:
+    """A column's settings; an out-of-range value is refused with the column's number."""
     fields = {name: data[widget] for name, widget in zip(SETTING_FIELDS, column.settings, strict=True)}
     fields["end_sequence"] = parse_stops(fields["end_sequence"] or "")
     fields["seed"] = None if fields["seed"] in (None, "") else int(fields["seed"])
-    return make_settings(**fields)
+    try:
+        return make_settings(**fields)
+    except ConfigError as exc:
+        raise ConfigError(f"Column {PAGE.columns.index(column) + 1}: {exc}") from None
 
 
 def settings_values(s: GenerationSettings) -> list:
@@ -542,12 +549,16 @@ def run(data, request: gr.Request):
         raise gr.Error(str(exc)) from None
     names = [f"{i + 1}: {s.label()}" for i, s in enumerate(settings)]
     n = len(columns)
+    sent: dict = {}
     for latest in updates:
         views = [column_view(latest[i * k : (i + 1) * k]) for i in range(n)] + [("", "")] * (MAX_COLUMNS - n)
         groups = [(names[i], latest[i * k : (i + 1) * k]) for i in range(n)]
         out = {c.text: v[0] for c, v in zip(PAGE.columns, views, strict=True)}
         out |= {c.status: v[1] for c, v in zip(PAGE.columns, views, strict=True)}
-        yield out | {DIST_PLOT: distribution_plot(groups, k > 1)}
+        # Only what changed: a finished column is not rewritten, so a correction typed into it stays.
+        changed = {widget: value for widget, value in out.items() if sent.get(widget, object()) != value}
+        sent |= changed
+        yield changed | {DIST_PLOT: distribution_plot(groups, k > 1)}
 
 
 def run_sweep(data, request: gr.Request):
@@ -602,6 +613,47 @@ def run_evaluation(data, progress=gr.Progress()):  # noqa: B008 - Gradio's way t
     return {EVAL["summary"]: "\n\n".join(lines), EVAL["confusion"]: confusion}
 
 
+# --- handlers: the person's verdict ------------------------------------------------------------------
+
+
+def rate(data, index: int, rating: str):
+    """Save a 👍/👎 on a column's completion (as the person may have corrected it) for the team to review."""
+    column = PAGE.columns[index]
+    text = data[column.text] or ""
+    if not text.strip():
+        raise gr.Error("Nothing to rate yet: run first.")
+    try:
+        name = data[column.backend]
+        spec = endpoint_spec(data, name) if name else BackendSpec(kind="local", model=embedded().model)
+        entry = feedback.Feedback(rating=rating, prompt=as_text(prompt_for_run(data)), completion=text,
+                                  settings=read_settings(data, column), backend=spec)
+        path = feedback.record(entry)
+    except FewShotError as exc:
+        raise gr.Error(str(exc)) from None
+    gr.Info(f"Saved your {'👍' if rating == 'good' else '👎'} for column {index + 1} in {path}.")
+
+
+def add_as_example(data, index: int):
+    """The query and this column's answer (as corrected) become a new example."""
+    if int(data[PAGE.samples]) > 1:
+        raise gr.Error("Set Samples per column to 1 and run again: then pick the answer to keep.")
+    answer = (data[PAGE.columns[index].text] or "").strip()
+    query = (data[PAGE.query] or "").strip()
+    if not answer or not query:
+        raise gr.Error("Run first: the example is the query and this column's answer (fix it in the box first).")
+    rows = [list(map(str, row)) for row in (data[PAGE.examples] or []) if any(str(v).strip() for v in row)]
+    gr.Info("Added as the last example. Write the next query to try it.")
+    return [*rows, [query, answer]]
+
+
+def column_action(action, index: int, *args):
+    """A handler bound to one column (Gradio passes the page's values as the only argument)."""
+    def handler(data):
+        return action(data, index, *args)
+
+    return handler
+
+
 def stop(request: gr.Request):
     if cancel := _cancels.get(request.session_hash):
         cancel.set()
@@ -618,7 +670,7 @@ def setting_widget(i: int, name: str, value):
         return gr.Slider(low, high, value=value, step=SLIDER_STEPS[name], info=describe(name), **kw)
     if name == "end_sequence":
         return gr.Textbox(format_stops(value), info=STOP_HELP, **kw)
-    return gr.Number(value, precision=0, minimum=0, info=describe(name), **kw)
+    return gr.Number(value, precision=0, info=describe(name), **kw)  # range checked with the other settings
 
 
 def column_controls(i: int, column: presets.Column) -> ColumnControls:
@@ -635,11 +687,15 @@ def column_controls(i: int, column: presets.Column) -> ColumnControls:
                 if name not in widgets:
                     widgets[name] = setting_widget(i, name, getattr(s, name))
         text = gr.Textbox(
-            label="Completion", lines=4, max_lines=12, interactive=False, buttons=["copy"],
-            elem_classes="completion", elem_id=f"c{i}-text",
+            label="Completion (model-written; you can correct it)", lines=4, max_lines=12, interactive=True,
+            buttons=["copy"], elem_classes="completion", elem_id=f"c{i}-text",
         )
+        with gr.Row(elem_classes="verdict"):
+            good = gr.Button("👍", size="sm", min_width=40, elem_id=f"c{i}-good")
+            bad = gr.Button("👎", size="sm", min_width=40, elem_id=f"c{i}-bad")
+            add = gr.Button("Add as example", size="sm", min_width=110, elem_id=f"c{i}-add")
         status = gr.Markdown(elem_classes="status", elem_id=f"c{i}-status")
-    return ColumnControls(box, backend, [widgets[name] for name in SETTING_FIELDS], text, status)
+    return ColumnControls(box, backend, [widgets[name] for name in SETTING_FIELDS], text, status, good, bad, add)
 
 
 def endpoint_controls(name: str) -> EndpointControls:
@@ -871,6 +927,11 @@ def build_demo() -> gr.Blocks:
         eval_btn.click(run_evaluation, eval_inputs, [EVAL["summary"], EVAL["confusion"]], api_name="evaluate",
                        **model_work)
         stop_btn.click(stop, None, None, api_name="stop", concurrency_limit=None)
+        with_answers = state | {c.text for c in columns}
+        for i, c in enumerate(columns):
+            c.good.click(column_action(rate, i, "good"), with_answers, None, api_name=False)
+            c.bad.click(column_action(rate, i, "bad"), with_answers, None, api_name=False)
+            c.add.click(column_action(add_as_example, i), with_answers, examples, api_name=False)
     return demo
 
 

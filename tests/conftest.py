@@ -78,9 +78,14 @@ def app_presets_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def app_url(app_presets_dir) -> Iterator[str]:
-    """The app, started as `python app.py`, saving presets in a temporary folder."""
-    yield from serve_app("app.log", app_presets_dir)
+def app_flag_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("flagged")
+
+
+@pytest.fixture(scope="session")
+def app_url(app_presets_dir, app_flag_dir) -> Iterator[str]:
+    """The app, started as `python app.py`, saving presets and feedback in temporary folders."""
+    yield from serve_app("app.log", app_presets_dir, FEWSHOT_FLAG_DIR=str(app_flag_dir))
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,6 @@
 """The playground in a real headless Chromium (Debian's), driven by Playwright."""
 
+import json
 import re
 
 from playwright.sync_api import expect
@@ -210,3 +211,36 @@ def test_a_chat_endpoint_shows_the_turns_it_will_receive(page, app_url, replay):
     expect(messages).to_contain_text("assistant")
     page.click("#run")
     expect(page.locator("#c0-text textarea")).to_have_value("The sentiment is positive.", timeout=60_000)
+
+
+def test_out_of_range_settings_are_refused_naming_the_column(page, app_url):
+    open_app(page, app_url)
+    page.locator("#column-2").get_by_text("More settings").click()
+    set_number(page, "c2-seed", -5)
+    page.click("#run")
+    expect(page.get_by_text("Column 3: seed must be greater than or equal to 0 (got -5)").first).to_be_visible()
+    expect(page.locator("#c0-text textarea")).to_have_value("")  # nothing ran, nothing was lost
+    expect(page.locator("#c2-seed input").first).to_have_value("-5")
+
+
+def test_correct_rate_and_keep_an_answer_as_an_example(page, app_url, app_flag_dir, replay):
+    open_app(page, app_url)
+    open_section(page, "Backends: compare other models", "eA-url")
+    choose(page, "eA-kind", "TGI / Hugging Face endpoint")
+    set_text(page, "eA-url", replay.url)
+    set_text(page, "eA-token", "hf_never_in_feedback")
+    choose(page, "c1-backend", f"A: tgi {replay.url}")
+    page.click("#run")
+    expect(page.locator("#c1-status")).to_contain_text(FINISHED, timeout=60_000)
+    set_text(page, "c1-text", "positive (checked)")
+    page.click("#c1-bad")
+    expect(page.get_by_text("Saved your 👎 for column 2").first).to_be_visible()
+    record = (app_flag_dir / "feedback.jsonl").read_text().splitlines()[-1]
+    saved = json.loads(record)
+    assert saved["rating"] == "bad" and saved["completion"] == "positive (checked)"
+    assert saved["backend"] == {"kind": "tgi", "url": replay.url, "model": ""}
+    assert "hf_never_in_feedback" not in (app_flag_dir / "feedback.jsonl").read_text()
+
+    page.click("#c1-add")
+    expect(page.locator("#examples")).to_contain_text("positive (checked)")
+    expect(page.locator("#token-info")).to_contain_text("5 examples")
