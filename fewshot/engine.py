@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 N_BATCH = 512  # tokens per llama_decode call
 MIN_SEQ_LEN = 512  # smallest per-sequence KV size; grows in powers of two with the prompts
 PENALTY_LAST_N = 64  # repetition-penalty window of Llama.create_completion (last_n_tokens_size)
+SHARE_MIN = 16  # prompt tokens worth waiting a step for, rather than evaluating them again
 _TOKEN_DATA = np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)])  # llama_token_data
 
 
@@ -97,7 +98,7 @@ class _Row:
         if not self.scored:
             self.chain = _sampler_chain(request.settings, request.seed, n_vocab)
             self.text = StopText(request.settings.end_sequence)
-            self.utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+            self.utf8 = codecs.getincrementaldecoder("utf-8")(errors="ignore")  # as create_completion
             self.shown = 0
 
     def start(self, kept: int) -> None:
@@ -110,8 +111,10 @@ class _Row:
         return pos >= len(self.prompt) - 1
 
     def free(self) -> None:
-        if not self.scored:
+        """Free the sampler chain (once; a row finishes in several places)."""
+        if not self.scored and self.chain is not None:
             C.llama_sampler_free(self.chain)
+            self.chain = None
 
 
 class Engine:
@@ -138,6 +141,7 @@ class Engine:
         self._worker: threading.Thread | None = None
         self._piece = ctypes.create_string_buffer(256)
         self._outbox: dict[_Job, list] = {}
+        self._closing = False
 
     # --- public ------------------------------------------------------------------------------
 
@@ -168,14 +172,32 @@ class Engine:
                 scores[index] = value
         return scores
 
-    def close(self) -> None:
-        """Free the context when nothing is in flight (at exit; a busy engine is left to the OS)."""
+    def close(self, timeout: float = 5.0) -> bool:
+        """Stop the worker (rows in flight finish as cancelled) and free the context.
+
+        True when everything was freed; False if the worker did not stop in time, in which case
+        nothing is freed (the model must then stay loaded too: the worker may still be decoding).
+        """
         with self._cond:
-            if self.waiting or self._active() or self.ctx is None:
-                return
-            C.llama_free(self.ctx)
+            self._closing = True
+            for row in [*self._active(), *self.waiting]:
+                row.job.stopped.set()
+            self._cond.notify()
+            worker = self._worker
+        if worker is not None:
+            worker.join(timeout)
+            if worker.is_alive():
+                return False
+        self._free_context()
+        if self.batch is not None:
             C.llama_batch_free(self.batch)
-            self.ctx = None
+            self.batch = None
+        return True
+
+    def _free_context(self) -> None:
+        if self.ctx is not None:
+            C.llama_free(self.ctx)
+        self.ctx, self.seq_len, self.prefix, self.prefix_logits = None, 0, [], None
 
     # --- submission (caller threads) ---------------------------------------------------------
 
@@ -183,12 +205,16 @@ class Engine:
         if not requests:
             raise ValueError("no rows to run")
         job = _Job(requests, cancel, backend, model)
+        if any(not r.tokens for r in requests):
+            raise PromptError("The prompt is empty: write the text the model should continue.")
         if job.need > self.max_seq_len:
             raise PromptError(
                 f"A row needs {job.need} tokens of context but the model's context holds {self.max_seq_len}."
             )
         rows = [_Row(job, i, r, self.n_vocab) for i, r in enumerate(requests)]
         with self._cond:
+            if self._closing:
+                raise BackendError("The embedded model is shutting down.", backend="embedded")
             self.waiting.extend(rows)
             if self._worker is None:
                 self._worker = threading.Thread(target=self._run, name="fewshot-engine", daemon=True)
@@ -201,14 +227,17 @@ class Engine:
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self.waiting and not self._active():
+                while not self.waiting and not self._active() and not self._closing:
                     self._cond.wait()
+                closing = self._closing
             try:
                 self._step()
             except Exception as exc:  # keep serving: fail what is in flight, start afresh
                 log.exception("embedded engine step failed")
                 self._fail_everything(exc)
             self._flush()
+            if closing and not self.waiting and not self._active():
+                return  # close() frees the context once this thread is gone
 
     def _active(self) -> list[_Row]:
         return [r for r in self.slots[1:] if r is not None]
@@ -273,8 +302,7 @@ class Engine:
                 self.prefix_logits = self._logits(len(chunk) - 1).copy()
 
     def _new_context(self, seq_len: int) -> None:
-        if self.ctx is not None:
-            C.llama_free(self.ctx)
+        self._free_context()
         params = C.llama_context_default_params()
         params.n_seq_max = self.rows + 1
         params.n_ctx = seq_len * (self.rows + 1)
@@ -292,30 +320,55 @@ class Engine:
         self.prefix, self.prefix_logits = [], None
 
     def _admit(self) -> None:
-        """Move waiting rows into free sequences, starting from a copy of sequence 0."""
+        """Move waiting rows into free sequences, each starting from a copy of the sequence that
+        shares most of its prompt: sequence 0 (the cached prefix) or a row already in flight."""
         mem = C.llama_get_memory(self.ctx)
         while True:
             with self._cond:
                 if not self.waiting or self.waiting[0].request.need > self.seq_len:
                     return  # a row that needs a larger context waits until the engine is idle
                 row = self.waiting[0]
-                keep = _common_length([self.prefix, row.prompt])
-                from_stored = keep == len(row.prompt) == len(self.prefix) and self.prefix_logits is not None
+                source, keep = self._best_source(row.prompt)
+                from_stored = (source == 0 and keep == len(row.prompt) == len(self.prefix)
+                               and self.prefix_logits is not None)
                 seq = next((s for s in range(1, self.rows + 1) if self.slots[s] is None), None)
                 if seq is None and not (from_stored and len(row.scored) == 1):
                     return
+                if not from_stored and self._worth_waiting(row.prompt, keep):
+                    return  # a row of its own job is evaluating this prompt: copy that one next step
                 self.waiting.popleft()
-            if keep == len(row.prompt) and not from_stored:
-                keep -= 1
-            row.start(keep)
-            self.evaluated += len(row.feed) - (len(row.scored) - 1 if row.scored else 0)
-            if from_stored:
-                self._on_stored_logits(row)  # may already finish it: a one-token label, a first-token stop
-            if row.done:
-                continue
-            C.llama_memory_seq_cp(mem, 0, seq, -1, -1)  # whole-stream copy: the only kind across streams
-            C.llama_memory_seq_rm(mem, seq, keep, -1)
-            row.seq, self.slots[seq] = seq, row
+            try:
+                if keep == len(row.prompt) and not from_stored:
+                    keep -= 1  # evaluate the last prompt token again, for its logits
+                row.start(keep)
+                self.evaluated += len(row.feed) - (len(row.scored) - 1 if row.scored else 0)
+                if from_stored:
+                    self._on_stored_logits(row)  # may already finish it: a one-token label, a first-token stop
+                if row.done:
+                    continue
+                C.llama_memory_seq_cp(mem, source, seq, -1, -1)  # whole-stream copy: the only kind across streams
+                C.llama_memory_seq_rm(mem, seq, keep, -1)
+                row.seq, self.slots[seq] = seq, row
+            except Exception:
+                self._finish(row, "error", "The embedded model failed while starting this row.")
+                raise
+
+    def _best_source(self, prompt: list[int]) -> tuple[int, int]:
+        """(sequence, tokens in common) of the evaluated tokens that best match `prompt`."""
+        best = (0, _common_length([self.prefix, prompt]))
+        for row in self._active():
+            evaluated = row.prompt[: min(row.pos, len(row.prompt))]
+            if (n := _common_length([evaluated, prompt])) > best[1]:
+                best = (row.seq, n)
+        return best
+
+    def _worth_waiting(self, prompt: list[int], keep: int) -> bool:
+        """True when a row in flight is still evaluating much more of this prompt than can be copied
+        now: a new job's siblings then share its evaluation instead of each doing it again."""
+        return any(
+            row.pos < len(row.prompt) and _common_length([row.prompt, prompt]) > keep + SHARE_MIN
+            for row in self._active()
+        )
 
     def _fill_batch(self) -> list[tuple[_Row | None, int]]:
         """One token from every decoding row, then prompt tokens up to N_BATCH, in sequence order."""
@@ -378,6 +431,9 @@ class Engine:
             return self._finish(row, "end_of_text")
         row.generated += 1
         n = C.llama_token_to_piece(self.vocab, token, self._piece, len(self._piece), 0, False)
+        if n < 0:  # a piece longer than the buffer: grow it and ask again
+            self._piece = ctypes.create_string_buffer(-n)
+            n = C.llama_token_to_piece(self.vocab, token, self._piece, len(self._piece), 0, False)
         if row.text.add(row.utf8.decode(self._piece.raw[: max(n, 0)])):
             return self._finish(row, "end_sequence")
         if row.generated >= settings.max_new_tokens or row.pos + 1 >= self.seq_len:
@@ -398,6 +454,7 @@ class Engine:
         if row.done:
             return
         row.done = True
+        row.free()
         if row.scored:
             failure = BackendError(error, backend="embedded") if error else PromptError("Scoring was cancelled.")
             self._emit(row, failure)
@@ -422,7 +479,6 @@ class Engine:
             row = self.slots[seq]
             if row is not None and row.done:
                 C.llama_memory_seq_rm(mem, seq, -1, -1)
-                row.free()
                 self.slots[seq] = None
         while True:
             free = next((s for s in range(1, self.rows + 1) if self.slots[s] is None), None)
@@ -441,11 +497,8 @@ class Engine:
             self.waiting.clear()
         for row in rows:
             self._finish(row, "error", message)
-            row.free()
         self.slots = [None] * (self.rows + 1)
-        if self.ctx is not None:
-            C.llama_free(self.ctx)
-        self.ctx, self.seq_len, self.prefix, self.prefix_logits = None, 0, [], None
+        self._free_context()
 
 
 def _common_length(sequences: Sequence[Sequence[int]]) -> int:

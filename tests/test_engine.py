@@ -8,6 +8,7 @@ import pytest
 from fewshot import presets
 from fewshot.backends.local import LocalBackend, load_engine
 from fewshot.engine import Engine, Request
+from fewshot.errors import BackendError, PromptError
 from fewshot.settings import GenerationSettings
 
 
@@ -195,3 +196,63 @@ def test_engine_refuses_a_row_longer_than_its_context(backend):
     engine = backend.engine
     with pytest.raises(Exception, match="context holds"):
         list(engine.generate([Request([1] * 3000, GREEDY)]))
+
+
+def test_an_empty_prompt_fails_its_row_and_nothing_hangs(backend):
+    finals = run(backend, [("", GREEDY), (PROMPTS["sentiment"], GREEDY)])
+    assert finals[0].finish_reason == "error" and "prompt is empty" in finals[0].error
+    assert finals[1].finish_reason == "length"
+    with pytest.raises(PromptError, match="non-empty label"):
+        backend.score(PROMPTS["sentiment"], [""])
+    with pytest.raises(PromptError, match="prompt is empty"):
+        list(backend.engine.generate([Request([], GREEDY)]))
+
+
+def test_a_second_job_shares_its_own_prompt_while_another_runs(backend):
+    """Rows arriving while others decode copy the first of their own job to evaluate the prompt,
+    instead of each evaluating the whole prompt again."""
+    engine = backend.engine
+    busy = GenerationSettings(temperature=0.9, max_new_tokens=200, end_sequence=(), seed=1)
+    other = presets.find("passage-qa").prompt.render()
+    stream = backend.generate_many([(other, busy)])
+    next(stream)  # the first job is decoding
+    prompt = PROMPTS["sentiment"]
+    before = engine.evaluated
+    finals = run(backend, [(prompt, GREEDY.model_copy(update={"max_new_tokens": 4}))] * 4)
+    stream.close()
+    assert all(c.finish_reason == "length" for c in finals)
+    assert engine.evaluated - before < 2 * len(backend.tokenize(prompt))  # not 4 times
+
+
+def test_every_sampler_chain_is_freed(backend, monkeypatch):
+    import fewshot.engine as engine_module
+
+    run(backend, [(PROMPTS["translate-en-fr"], GREEDY)])  # rows left by earlier tests are gone now
+    made, freed = [], []
+    real_chain, real_free = engine_module._sampler_chain, engine_module.C.llama_sampler_free
+    monkeypatch.setattr(engine_module, "_sampler_chain", lambda *a: made.append(1) or real_chain(*a))
+    monkeypatch.setattr(engine_module.C, "llama_sampler_free", lambda c: freed.append(1) or real_free(c))
+    run(backend, [(PROMPTS["sentiment"], GREEDY.model_copy(update={"max_new_tokens": 1}))] * 5)  # done at admission
+    cancel = threading.Event()
+    cancel.set()
+    run(backend, [(PROMPTS["sentiment"], GREEDY)] * 12, cancel)  # dropped while waiting
+    run(backend, [(PROMPTS["translate-en-fr"], GREEDY)] * 3)
+    assert len(made) == len(freed) == 20
+
+
+def test_closing_a_busy_engine_stops_it_cleanly(backend):
+    from llama_cpp import Llama
+
+    from fewshot.engine import Engine
+
+    llm = Llama(model_path=str(backend.path), n_ctx=256, n_threads=backend.n_threads, verbose=False)
+    engine = Engine(llm, n_threads=backend.n_threads, max_seq_len=1024)
+    tokens = backend.tokenize(PROMPTS["sentiment"])
+    stream = engine.generate([Request(tokens, GenerationSettings(max_new_tokens=500, end_sequence=()), 1)] * 4)
+    next(stream)
+    assert engine.close() is True
+    finals = [c for _, c in stream if c.done]
+    assert len(finals) == 4 and all(c.finish_reason == "cancelled" for c in finals)
+    with pytest.raises(BackendError, match="shutting down"):
+        list(engine.generate([Request(tokens, GREEDY)]))
+    llm.close()

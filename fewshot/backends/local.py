@@ -86,9 +86,15 @@ def load_engine(path: Path, n_threads: int, n_ctx: int):
 
 
 def _close_models() -> None:
-    # Free the models while llama_cpp's module globals still exist (its __del__ fails at teardown).
-    for item in reversed(_loaded.values()):  # engines first: their contexts use the models
-        item.close()
+    """At exit: stop the engines, then free the models while llama_cpp's globals still exist (its
+    __del__ fails at interpreter teardown). If an engine is still decoding, leave it all to the OS."""
+    from ..engine import Engine
+
+    engines = [item for item in _loaded.values() if isinstance(item, Engine)]
+    if all([engine.close() for engine in engines]):
+        for item in _loaded.values():
+            if not isinstance(item, Engine):
+                item.close()
     _loaded.clear()
 
 
@@ -127,6 +133,8 @@ class LocalBackend:
         """The prompt's tokens; PromptError when prompt + max new tokens exceed the context."""
         tokens = self.tokenize(prompt)
         n = len(tokens)
+        if not tokens:
+            raise PromptError("The prompt is empty: write the text the model should continue.")
         if n + settings.max_new_tokens > self.n_ctx:
             raise PromptError(
                 f"The prompt is {n} tokens; with max new tokens {settings.max_new_tokens} it needs "
@@ -171,6 +179,8 @@ class LocalBackend:
         """Log-probability of each (prompt, continuation) pair, scored together on the engine."""
         tokens: dict[str, list[int]] = {}
         batch = []
+        if not pairs or any(not prompt or not text for prompt, text in pairs):
+            raise PromptError("Scoring needs a prompt and at least one non-empty label.")
         for prompt, text in pairs:
             if prompt not in tokens:
                 tokens[prompt] = self.tokenize(prompt)
