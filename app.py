@@ -297,8 +297,9 @@ def state_updates(p: presets.Preset) -> dict:
     }
     for e in PAGE.endpoints:
         spec = p.endpoints.get(e.name)
+        # A pasted token never follows its endpoint to a URL that a preset or link chose.
         out |= {e.kind: spec.kind if spec else "openai", e.url: spec.url if spec else "",
-                e.model: spec.model if spec else ""}
+                e.model: spec.model if spec else "", e.token: ""}
     for i, c in enumerate(PAGE.columns):
         column = p.columns[i] if i < len(p.columns) else presets.Column()
         out[c.backend] = column.backend
@@ -706,7 +707,8 @@ def endpoint_controls(name: str) -> EndpointControls:
         model = gr.Textbox(label="Model", placeholder="empty: the server's model", elem_id=f"e{name}-model")
         token = gr.Textbox(
             label="Token", type="password", placeholder="or HF_TOKEN / OPENAI_API_KEY / FEWSHOT_API_KEY",
-            info="Kept in this page only: never saved in presets, links or code.", elem_id=f"e{name}-token",
+            info="Kept in this page only: never in presets, links or code; cleared when a preset or link loads.",
+            elem_id=f"e{name}-token",
         )
         with gr.Row():
             check = gr.Button("Check", size="sm", elem_id=f"e{name}-check")
@@ -882,7 +884,7 @@ def build_demo() -> gr.Blocks:
         PAGE = Page(task, examples, query, ip, op, sep, raw_mode, preview_box, parse_btn, n_columns, samples,
                     endpoints, columns)
         state = PAGE.state
-        page_outputs = [*(state - {e.token for e in endpoints} - {samples}), parse_btn, PRESET["name"]]
+        page_outputs = [*(state - {samples}), parse_btn, PRESET["name"]]
         quiet = {"api_name": False, "show_progress": "hidden"}
 
         # The preview follows every change to the prompt, typed or loaded. Raw mode is not a trigger:

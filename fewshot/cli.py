@@ -40,8 +40,8 @@ examples:
   python -m fewshot run sentiment --backend chat --url https://router.huggingface.co/v1 \\
       --model meta-llama/Llama-3.1-8B-Instruct:fastest
 
-tokens: HF_TOKEN is sent to Hugging Face hosts, OPENAI_API_KEY to api.openai.com, FEWSHOT_API_KEY to
-any other server; never elsewhere.
+tokens: HF_TOKEN goes to huggingface.co (and router.huggingface.co), OPENAI_API_KEY to api.openai.com,
+FEWSHOT_API_KEY to the hosts listed in FEWSHOT_API_HOSTS (comma-separated); never elsewhere.
 """
 
 

@@ -144,14 +144,26 @@ def test_chat_turns_and_raw_text_refusal():
         backend.request("raw text", GenerationSettings(), 1)
 
 
-def test_env_tokens_go_only_to_their_own_hosts(monkeypatch):
+def test_env_tokens_go_only_where_their_owner_sends_them(monkeypatch):
     monkeypatch.setenv("HF_TOKEN", "hf_secret")
     monkeypatch.setenv("OPENAI_API_KEY", "sk_secret")
-    monkeypatch.delenv("FEWSHOT_API_KEY", raising=False)
-    assert token_for("https://router.huggingface.co/v1") == "hf_secret"
-    assert token_for("https://x.us-east-1.aws.endpoints.huggingface.cloud") == "hf_secret"
-    assert token_for("https://api.openai.com/v1") == "sk_secret"
-    assert token_for("http://my-vllm:8000") is None  # never leak a provider token to another server
-    assert token_for("http://my-vllm:8000", "pasted") == "pasted"
     monkeypatch.setenv("FEWSHOT_API_KEY", "own")
+    monkeypatch.delenv("FEWSHOT_API_HOSTS", raising=False)
+    assert token_for("https://router.huggingface.co/v1") == "hf_secret"
+    assert token_for("https://api.openai.com/v1") == "sk_secret"
+    # Spaces and Inference Endpoints run anyone's code: no environment token goes there.
+    assert token_for("https://evil.hf.space") is None
+    assert token_for("https://x.us-east-1.aws.endpoints.huggingface.cloud") is None
+    assert token_for("https://evilhuggingface.co") is None
+    assert token_for("http://my-vllm:8000") is None  # FEWSHOT_API_KEY only to listed hosts
+    monkeypatch.setenv("FEWSHOT_API_HOSTS", "my-vllm, .endpoints.huggingface.cloud")
     assert token_for("http://my-vllm:8000") == "own"
+    assert token_for("https://x.us-east-1.aws.endpoints.huggingface.cloud") == "own"
+    assert token_for("http://other:8000") is None
+    assert token_for("http://other:8000", "pasted") == "pasted"  # a pasted token goes to its own column's URL
+
+
+def test_other_model_files_are_off_on_a_space(monkeypatch):
+    monkeypatch.setenv("SPACE_ID", "someone/space")
+    with pytest.raises(BackendRejected, match="turned off on this Space"):
+        make_backend(BackendSpec(kind="local", model="/etc/passwd"))
