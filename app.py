@@ -468,12 +468,23 @@ def get_code(data):
             spec = endpoint_spec(data, name) if name else BackendSpec()
             settings = read_settings(data, c)
             where = f"endpoint {name} ({spec.kind})" if name else "the embedded model"
-            calls.append(codegen.call(f"Column {i}: {settings.label()} on {where}", prompt, settings, spec))
+            calls.append(codegen.call(f"Column {i}: {settings.label()} on {where}", prompt, settings, spec,
+                                      server_type(spec, data[PAGE.endpoint(name).token] if name else None)))
         model = str(embedded().path) if any(call.kind == "local" for call in calls) else ""
     except FewShotError as exc:
         raise gr.Error(str(exc)) from None
     return gr.update(value=codegen.python_snippet(calls, model), visible=True), \
         gr.update(value=codegen.curl_lines(calls), visible=True)
+
+
+def server_type(spec: BackendSpec, token: str | None) -> str:
+    """What an OpenAI-compatible server said it is (asked once), for the fields the code should send."""
+    if spec.kind != "openai":
+        return ""
+    try:
+        return make_backend(spec, token or None).flavour
+    except FewShotError:
+        return ""
 
 
 def _description(data) -> str:

@@ -47,8 +47,9 @@ class Call:
     stops: tuple[str, ...]
 
 
-def call(title: str, prompt: PromptLike, settings: GenerationSettings, spec: BackendSpec) -> Call:
-    """The request a column makes, without streaming."""
+def call(title: str, prompt: PromptLike, settings: GenerationSettings, spec: BackendSpec, flavour: str = "") -> Call:
+    """The request a column makes, without streaming. `flavour`: the server type an OpenAI-compatible
+    backend found (/v1/models owned_by), which decides the non-portable sampling fields."""
     s, seed, kind = settings, settings.seed, spec.kind
     stops = list(s.end_sequence)
     if kind == "tgi":
@@ -58,8 +59,9 @@ def call(title: str, prompt: PromptLike, settings: GenerationSettings, spec: Bac
         body["parameters"].pop("details")
     elif kind == "ollama":
         url = normalize_url(spec.url, ollama.OllamaBackend.endpoint_suffixes, kind) + PATHS[kind]
-        body = {"model": spec.model, "prompt": as_text(prompt), "raw": True, "stream": False,
-                "options": ollama.options(s, seed)}
+        text = as_text(prompt)
+        body = {"model": spec.model or "MODEL", "prompt": text, "raw": True, "stream": False,
+                "options": ollama.options(s, seed, ollama.context_size(text, s))}
     else:
         base = EMBEDDED_URL if kind == "local" else normalize_url(spec.url, OpenAIBackend.endpoint_suffixes, kind)
         url = base + PATHS[kind]
@@ -70,12 +72,14 @@ def call(title: str, prompt: PromptLike, settings: GenerationSettings, spec: Bac
             body["messages"] = prompt.messages()
         else:
             body["prompt"] = as_text(prompt)
-        body |= {"max_tokens": s.max_new_tokens, "temperature": s.temperature, "top_p": s.top_p}
+        body |= {"max_tokens": s.max_new_tokens, "temperature": s.temperature}
+        if s.top_p < 1:
+            body["top_p"] = s.top_p
         if stops:
             body["stop"] = stops
         if seed is not None:
             body["seed"] = seed
-        body |= sampling_extras("me" if kind == "local" else "", s)  # llama_cpp.server's defaults, neutralised
+        body |= sampling_extras("me" if kind == "local" else flavour, s)  # e.g. llama.cpp's defaults, neutralised
     return Call(title, kind, url, body, None if kind == "local" else token_variable(spec.url), tuple(stops))
 
 

@@ -14,8 +14,18 @@ The behaviour is chosen by a path prefix, so a backend's base URL selects it:
     http://127.0.0.1:PORT/s/cut/                streams a few tokens, then closes without finishing
     http://127.0.0.1:PORT/s/errorevent/         streams a few tokens, then an error event
     http://127.0.0.1:PORT/s/context/            the protocol's "prompt too long" error
-    http://127.0.0.1:PORT/s/owned=vllm/         /v1/models says owned_by=vllm
+    http://127.0.0.1:PORT/s/owned=vllm/         /v1/models says owned_by=vllm, and streams name their stop_reason
     http://127.0.0.1:PORT/s/nostream/           answers in one JSON document even when asked to stream
+    http://127.0.0.1:PORT/s/tgiopenai/          OpenAI routes with TGI's validation (top_p < 1, temperature > 0)
+    http://127.0.0.1:PORT/s/notgi/              a model the Inference API serves without TGI (refuses TGI's fields)
+    http://127.0.0.1:PORT/s/crlf/               CRLF line ends, keep-alive comments, one byte per chunk
+    http://127.0.0.1:PORT/s/llamaerror/         llama.cpp server's mid-stream `error:` field
+    http://127.0.0.1:PORT/s/flaterror/          old vLLM's flat {"object": "error"} mid-stream
+    http://127.0.0.1:PORT/s/slow429=1/          429 with Retry-After: 0.4 to the first POST
+    http://127.0.0.1:PORT/s/modelsdown=1/       the first GET /v1/models answers 503
+
+Every native TGI request is checked as TGI checks it (422 for temperature <= 0, top_p outside (0, 1),
+more than 4 stop strings).
 
 The "model" answers every prompt with the same script, token by token, honouring max tokens and
 stop strings the way each protocol does (TGI keeps the stop string; the others drop it).
@@ -106,7 +116,7 @@ class _Handler(BaseHTTPRequestHandler):
         r = self.replay
         with r.lock:
             r.requests.append({"method": method, "path": path, "scenario": scenario, "body": body,
-                               "authorization": self.headers.get("Authorization")})
+                               "authorization": self.headers.get("Authorization"), "time": time.monotonic()})
         self._serve(method, path, protocol, scenario, body)
 
     def _serve(self, method: str, path: str, protocol: str, scenario: str, body: dict) -> None:
@@ -120,18 +130,27 @@ class _Handler(BaseHTTPRequestHandler):
         if name == "status":
             return self._error(protocol, int(value))
         if name == "context":
-            return self._error(protocol, 413 if protocol == "tgi" else 400, context=True)
-        if name in ("flaky429", "loading") and method == "POST" and self.replay.count(scenario) < int(value):
-            return self._error(protocol, 429 if name == "flaky429" else 503, loading=name == "loading")
+            return self._error(protocol, 422 if protocol == "tgi" else 400, context=True)
+        if name in ("flaky429", "loading", "slow429") and method == "POST" and self.replay.count(scenario) < int(value):
+            retry_after = "0.4" if name == "slow429" else "0.1"
+            return self._error(protocol, 503 if name == "loading" else 429, loading=name == "loading",
+                               retry_after=retry_after)
+        if name == "modelsdown" and method == "GET" and self.replay.count(scenario) < int(value):
+            return self._json(503, {"error": {"message": "Loading model", "type": "unavailable_error"}})
         if name == "malformed":
             return self._send(200, b"<html>Bad gateway</html>", "text/html")
         if method == "GET":
             return self._get(path, value if name == "owned" else "")
-        if name == "nostream" or not _streams(protocol, path, body):
+        if problem := _tgi_validation(protocol, body, strict_openai=name == "tgiopenai"):
+            return self._json(422, {"error": f"Input validation error: {problem}", "error_type": "validation"})
+        if name == "notgi" and (unused := _unused_by_plain_models(body)):
+            return self._json(400, {"error": f"The following `model_kwargs` are not used by the model: {unused} "
+                                             "(note: typos in the generate arguments will also show up in this list)"})
+        if name in ("nostream", "notgi") or not _streams(protocol, path, body):
             return self._json(200, self._whole(protocol, body, path))
-        stream = self._stream_events(protocol, body, cut=name == "cut", error=name == "errorevent")
+        stream = self._stream_events(protocol, body, cut=name == "cut", error=name, vllm=value == "vllm")
         content_type = "application/x-ndjson" if protocol == "ollama" else "text/event-stream"
-        self._send_stream(stream, content_type)
+        self._send_stream(stream, content_type, crlf=name == "crlf")
 
     def _wait(self, seconds: float, counted: bool) -> None:
         """Simulated latency. Completion requests waiting here at once measure the client's concurrency
@@ -156,18 +175,25 @@ class _Handler(BaseHTTPRequestHandler):
 
     # --- the protocols -----------------------------------------------------------------------
 
-    def _stream_events(self, protocol: str, body: dict, cut: bool, error: bool):
+    def _stream_events(self, protocol: str, body: dict, cut: bool, error: str, vllm: bool):
         """(bytes to write) for each streamed event of this protocol."""
         settings = _settings(protocol, body)
         script = CHAT_SCRIPT if protocol == "chat" else SCRIPT
         tokens, reason = _generate(script, settings["max"], settings["stop"], keep_stop=protocol == "tgi")
-        for i, token in enumerate(tokens):
-            if (cut or error) and i == 2:
-                if error:
-                    yield _event(protocol, {"error": "CUDA out of memory", "error_type": "generation"})
+        broken = {"errorevent": _event(protocol, {"error": "CUDA out of memory", "error_type": "generation"}),
+                  "llamaerror": b'error: {"code": 500, "message": "KV cache is full", "type": "server_error"}\n\n',
+                  "flaterror": b'data: {"object": "error", "message": "engine died", "type": "InternalServerError",'
+                               b' "code": 500}\n\n'}
+        last = len(tokens) - 1 if protocol == "tgi" else len(tokens)  # TGI's final event carries the last token
+        for i, token in enumerate(tokens[:last]):
+            if (cut or error in broken) and i == 2:
+                if error in broken:
+                    yield broken[error]
                 return
+            if error == "crlf" and i == 1:
+                yield b": keep-alive\n\n"
             yield _event(protocol, _token_event(protocol, token, i))
-        yield _event(protocol, _final_event(protocol, tokens, reason))
+        yield _event(protocol, _final_event(protocol, tokens, reason, vllm=vllm))
         if protocol in ("openai", "chat"):
             yield b"data: [DONE]\n\n"
 
@@ -189,15 +215,17 @@ class _Handler(BaseHTTPRequestHandler):
         return {"object": "text_completion", "choices": [{**final["choices"][0], "text": text}],
                 "usage": final["usage"]}
 
-    def _error(self, protocol: str, status: int, *, loading: bool = False, context: bool = False) -> None:
+    def _error(self, protocol: str, status: int, *, loading: bool = False, context: bool = False,
+               retry_after: str = "0.1") -> None:
         headers = {}
         if status == 429:
             message = "Model is overloaded" if protocol == "tgi" else "Rate limit reached, retry later"
-            headers["Retry-After"] = "0.1"
+            headers["Retry-After"] = retry_after
         elif loading:
             message = "Model replay-model is currently loading"
         elif context:
-            message = ("Input validation error: `inputs` tokens + `max_new_tokens` must be <= 4096"
+            message = ("Input validation error: `inputs` tokens + `max_new_tokens` must be <= 4096. Given: 4000 "
+                       "`inputs` tokens and 200 `max_new_tokens`"
                        if protocol == "tgi" else "This model's maximum context length is 2048 tokens")
         else:
             message = {401: "Invalid credentials in Authorization header", 403: "Forbidden",
@@ -230,14 +258,16 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _send_stream(self, events, content_type: str) -> None:
+    def _send_stream(self, events, content_type: str, crlf: bool = False) -> None:
         self.send_response(200)
         self.send_header("Content-Type", content_type)
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         for data in events:
-            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-            self.wfile.flush()
+            # With crlf, lines end in CRLF and every byte is a chunk of its own, so CR and LF arrive apart.
+            for piece in ([bytes([b]) for b in data.replace(b"\n", b"\r\n")] if crlf else [data]):
+                self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+                self.wfile.flush()
         self.wfile.write(b"0\r\n\r\n")
         self.close_connection = True
 
@@ -250,6 +280,29 @@ def _protocol(path: str) -> str:
     if path.startswith("/api/"):
         return "ollama"
     return "tgi"  # /generate_stream, /generate, /models/{id} (hf-inference), /info
+
+
+def _tgi_validation(protocol: str, body: dict, strict_openai: bool) -> str | None:
+    """TGI's own checks (validation.rs): for native requests, and for its OpenAI routes when asked."""
+    if protocol == "tgi":
+        p = body.get("parameters") or {}
+    elif strict_openai and protocol in ("openai", "chat"):
+        p = {**body, "do_sample": body.get("temperature", 1) > 0}
+    else:
+        return None
+    if "temperature" in p and p["temperature"] <= 0 and p.get("do_sample", True) and protocol == "tgi":
+        return "`temperature` must be strictly positive"
+    if "top_p" in p and not 0 < p["top_p"] < 1:
+        return "`top_p` must be > 0.0 and < 1.0"
+    if len(p.get("stop") or []) > 4:
+        return "`stop` supports up to 4 stop sequences. Given: 5"
+    return None
+
+
+def _unused_by_plain_models(body: dict) -> list[str]:
+    """The TGI-only fields a model served without TGI names in its 400 answer."""
+    tgi_only = ("details", "stop", "seed", "do_sample", "return_full_text")
+    return [k for k in tgi_only if k in (body.get("parameters") or {})]
 
 
 def _streams(protocol: str, path: str, body: dict) -> bool:
@@ -297,13 +350,15 @@ def _token_event(protocol: str, token: str, i: int) -> dict[str, Any]:
     return {"object": "text_completion", "choices": [{"index": 0, "text": token, "finish_reason": None}]}
 
 
-def _final_event(protocol: str, tokens: list[str], reason: str) -> dict[str, Any]:
+def _final_event(protocol: str, tokens: list[str], reason: str, vllm: bool = False) -> dict[str, Any]:
     n = len(tokens)
     if protocol == "tgi":
         finish = {"stop": "stop_sequence", "length": "length", "eos": "eos_token"}[reason]
-        return {"index": n, "token": {"id": 2, "text": "", "logprob": -0.1, "special": True},
-                "generated_text": "".join(tokens), "details": {"finish_reason": finish, "generated_tokens": n,
-                                                               "seed": 1}}
+        # Like TGI: the last generated token comes with the details (EOS, when it ended there, is special).
+        token = {"id": 2, "text": "</s>", "logprob": -0.1, "special": True} if reason == "eos" or not tokens else \
+            {"id": 100 + n, "text": tokens[-1], "logprob": -0.1, "special": False}
+        return {"index": n, "token": token, "generated_text": "".join(tokens),
+                "details": {"finish_reason": finish, "generated_tokens": n, "seed": 1}}
     if protocol == "ollama":
         return {"model": "replay:latest", "response": "", "done": True,
                 "done_reason": "length" if reason == "length" else "stop",
@@ -312,7 +367,10 @@ def _final_event(protocol: str, tokens: list[str], reason: str) -> dict[str, Any
     usage = {"prompt_tokens": 12, "completion_tokens": n, "total_tokens": 12 + n}
     if protocol == "chat":
         return {"choices": [{"index": 0, "delta": {}, "finish_reason": finish}], "usage": usage}
-    return {"choices": [{"index": 0, "text": "", "finish_reason": finish}], "usage": usage}
+    choice = {"index": 0, "text": "", "finish_reason": finish}
+    if vllm:  # vLLM names the stop string that ended the text (None for end of text)
+        choice["stop_reason"] = "###" if reason == "stop" else None
+    return {"choices": [choice], "usage": usage}
 
 
 def _event(protocol: str, payload: dict[str, Any]) -> bytes:

@@ -64,7 +64,7 @@ def test_ollama_sends_a_raw_prompt_and_every_option(replay):
     body = last_request(replay, "/api/generate")["body"]
     assert body["raw"] is True and body["model"] == "llama3.2" and body["prompt"] == PROMPT.render()
     assert body["options"] == {"num_predict": 8, "temperature": 0.0, "top_k": 0, "top_p": 1.0, "min_p": 0.0,
-                               "repeat_penalty": 1.0, "seed": c.seed, "stop": ["###"]}
+                               "repeat_penalty": 1.0, "seed": c.seed, "stop": ["###"], "num_ctx": 4096}
 
 
 def test_ollama_picks_the_first_pulled_model_when_none_is_given(replay):
@@ -111,10 +111,11 @@ def test_a_token_goes_in_the_authorization_header(replay):
 @pytest.mark.parametrize(
     ("scenario", "message"),
     [
-        ("status=401", "token was refused \\(401\\)"),
-        ("status=403", "token was refused \\(403\\)"),
+        ("status=401", "token was refused or is missing \\(401\\)"),
+        ("status=403", "token was refused or is missing \\(403\\)"),
+        ("status=402", "Payment required \\(402\\)"),
         ("status=404", "Not found \\(404\\)"),
-        ("status=410", "api-inference.huggingface.co is gone"),
+        ("status=410", "endpoint is gone \\(410\\)"),
         ("context", "too long for this model's context"),
         ("status=422", "refused the request \\(422\\).*temperature. must be strictly positive"),
         ("status=500", "failed with HTTP 500"),
@@ -206,3 +207,113 @@ def test_stop_ends_http_rows_and_keeps_their_text(replay):
     finals = [c for c in seen if c.done]
     assert len(finals) == 3 and {c.finish_reason for c in finals} <= {"cancelled", "length"}
     assert "cancelled" in {c.finish_reason for c in finals}
+
+
+# --- what real servers do that a naive client gets wrong ---------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["openai", "chat"])
+def test_default_settings_pass_tgis_validation_on_its_openai_routes(replay, kind):
+    """TGI refuses top_p = 1 (it wants 0 < top_p < 1); 1 is the default, so it is not sent."""
+    c = generate(backend(kind, replay.scenario("tgiopenai"), model="m"), PROMPT, LONG)
+    assert not c.error, c.error
+    assert "top_p" not in last_request(replay, "/v1/")["body"]
+    c = generate(backend(kind, replay.scenario("tgiopenai"), model="m"), PROMPT, LONG.model_copy(update={"top_p": 0.9}))
+    assert not c.error and last_request(replay, "/v1/")["body"]["top_p"] == 0.9
+
+
+def test_tgi_gets_parameters_it_accepts_for_every_setting(replay):
+    b = backend("tgi", replay.url)
+    for s in (GREEDY, LONG, LONG.model_copy(update={"top_p": 0.5, "top_k": 3, "repetition_penalty": 1.2}),
+              GenerationSettings(end_sequence=("a", "b", "c", "d"))):
+        c = generate(b, PROMPT, s)
+        assert not c.error, (s, c.error)
+
+
+def test_tgis_final_event_carries_the_last_token(replay):
+    c = generate(backend("tgi", replay.url), PROMPT, LONG)
+    assert c.text == " positive\n###\nTweet: I love this song\nSentiment" and c.finish_reason == "length"
+
+
+def test_a_model_served_without_tgi_gets_a_plain_request(replay):
+    url = replay.scenario("notgi") + "/hf-inference/models/distilgpt2"
+    c = generate(backend("tgi", url), PROMPT, LONG.model_copy(update={"seed": 4}))
+    assert not c.error and c.text.startswith(" positive")
+    first, second = [r["body"] for r in replay.requests if r["scenario"] == "notgi"][-2:]
+    assert "details" in first["parameters"] and first["stream"] is True
+    assert set(second["parameters"]) == {"max_new_tokens", "temperature"} and "stream" not in second
+
+
+def test_retry_after_is_honoured_without_a_stop_flag(replay):
+    c = generate(backend("tgi", replay.scenario("slow429=1,wait")), PROMPT, GREEDY)
+    assert not c.error
+    first, second = [r for r in replay.requests if r["scenario"] == "slow429=1,wait" and r["method"] == "POST"]
+    assert second["time"] - first["time"] >= 0.35  # the server asked for 0.4 s
+
+
+@pytest.mark.parametrize("kind", ["openai", "chat"])
+def test_sse_with_crlf_split_across_chunks_and_keep_alive_comments(replay, kind):
+    c = generate(backend(kind, replay.scenario("crlf"), model="m"), PROMPT, GREEDY)
+    assert not c.error, c.error
+    assert c.text == (" positive\n" if kind == "openai" else "The sentiment is positive.")
+
+
+@pytest.mark.parametrize(("scenario", "message"), [("llamaerror", "KV cache is full"), ("flaterror", "engine died")])
+def test_server_specific_mid_stream_errors_are_read(replay, scenario, message):
+    c = generate(backend("openai", replay.scenario(scenario), model="m"), PROMPT, LONG)
+    assert c.finish_reason == "error" and message in c.error and c.text
+
+
+def test_vllm_says_which_stop_ended_the_text(replay):
+    c = generate(backend("openai", replay.scenario("owned=vllm"), model="m"), PROMPT, GREEDY)
+    assert c.finish_reason == "end_sequence"
+
+
+def test_a_server_type_probe_that_failed_is_tried_again(replay):
+    b = backend("openai", replay.scenario("modelsdown=1"))
+    generate(b, PROMPT, GREEDY)
+    assert b._flavour is None  # not remembered: the server was still starting
+    b._probe_failed = -1e9  # as if the retry interval had passed
+    generate(b, PROMPT, GREEDY)
+    assert b.flavour == "replay" and b.model == "replay-model"
+
+
+def test_the_hugging_face_router_needs_a_model_name():
+    c = generate(backend("chat", "https://router.huggingface.co/v1"), PROMPT, GREEDY)
+    assert c.finish_reason == "error" and "give a model name" in c.error
+
+
+def test_ollama_context_fits_the_prompt(replay):
+    """Ollama silently drops the start of a prompt longer than num_ctx: it is sized from the prompt."""
+    long = PROMPT.model_copy(update={"task": "x " * 9000})
+    generate(backend("ollama", replay.url, model="m"), long, GREEDY)
+    num_ctx = last_request(replay, "/api/generate")["body"]["options"]["num_ctx"]
+    assert num_ctx == 8192 and num_ctx >= len(long.render()) // 3  # > 4096, a power of two
+
+
+def test_stop_before_sending_sends_nothing(replay):
+    b = backend("tgi", replay.scenario("latency=200"), max_concurrency=2)
+    replay.reset()
+    cancel = threading.Event()
+    cancel.set()
+    finals = [c for _, c in b.generate_many([(PROMPT, GREEDY)] * 6, cancel) if c.done]
+    assert len(finals) == 6 and all(c.finish_reason == "cancelled" for c in finals)
+    assert not [r for r in replay.requests if r["method"] == "POST"]
+
+
+def test_stop_during_a_backoff_or_a_silent_server_ends_as_cancelled(replay):
+    for url in (replay.scenario("status=429"), replay.scenario("hang")):
+        b = backend("tgi", url, max_retries=50, max_wait=60)
+        cancel = threading.Event()
+        threading.Timer(0.5, cancel.set).start()
+        finals = [c for _, c in b.generate_many([(PROMPT, GREEDY)] * 2, cancel) if c.done]
+        assert [c.finish_reason for c in finals] == ["cancelled", "cancelled"]
+
+
+def test_many_backends_share_one_bounded_thread_pool(replay):
+    before = threading.active_count()
+    for i in range(30):
+        b = make_backend(BackendSpec(kind="tgi", url=replay.url), token=f"token-{i}")
+        assert not generate(b, PROMPT, GREEDY).error
+        list(b.generate_many([(PROMPT, GREEDY)] * 3))
+    assert threading.active_count() - before <= 64

@@ -194,7 +194,7 @@ def test_columns_on_different_backends_with_one_failing(page, app_url, replay):
     expect(page.locator("#c0-status")).to_contain_text(FINISHED, timeout=60_000)
     expect(page.locator("#c1-status")).to_contain_text("tgi replay-model", timeout=60_000)
     expect(page.locator("#c1-text textarea")).to_have_value(" positive\n")
-    expect(page.locator("#c2-status")).to_contain_text("The token was refused (401)", timeout=60_000)
+    expect(page.locator("#c2-status")).to_contain_text("The token was refused or is missing (401)", timeout=60_000)
     page.screenshot(path=ARTIFACTS / "backends.png", full_page=True)
 
 

@@ -84,7 +84,7 @@ def test_a_failing_row_prints_an_error_object_and_exits_1(replay):
               "--model", "m", "--format", "json")
     assert out.returncode == 1
     rows = [json.loads(line) for line in out.stdout.splitlines()]
-    assert len(rows) == 3 and all("token was refused (401)" in r["error"] for r in rows)
+    assert len(rows) == 3 and all("token was refused or is missing (401)" in r["error"] for r in rows)
     assert "Traceback" not in out.stderr
 
 

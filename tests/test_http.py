@@ -52,7 +52,9 @@ def test_error_detail_reads_every_error_shape(body, message):
         (401, '{"error": "Invalid token"}', BackendRejected, "token was refused"),
         (403, "{}", BackendRejected, "token was refused"),
         (404, '{"error": "model not found"}', BackendRejected, "Not found"),
-        (410, "Gone", BackendRejected, "router.huggingface.co"),
+        (410, "Gone", BackendRejected, "endpoint is gone \\(410\\)"),
+        (402, '{"error": "You have exceeded your monthly included credits"}', BackendRejected,
+         "Payment required \\(402\\).*credits"),
         (413, "", BackendRejected, "too long for this model's context"),
         (400, '{"error": {"message": "exceed_context_size_error"}}', BackendRejected, "too long"),
         (400, '{"error": {"code": "context_length_exceeded", "message": "maximum context length is 2048"}}',
@@ -69,6 +71,11 @@ def test_http_errors_map_to_messages_that_say_what_to_do(status, body, kind, mes
     error = http_error(status, body, {}, "tgi", "gpt2")
     assert isinstance(error, kind)
     assert re.search(message, str(error)), str(error)
+
+
+def test_a_410_from_hugging_face_explains_the_router():
+    error = http_error(410, "Gone", {}, "tgi", url="https://api-inference.huggingface.co/models/gpt2")
+    assert "router.huggingface.co" in str(error) and "hf-inference/models/gpt2" in str(error)
 
 
 def test_retry_after_comes_from_the_header_or_estimated_time():

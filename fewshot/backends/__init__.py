@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -78,7 +79,8 @@ def token_for(url: str, explicit: str | None = None) -> str | None:
     return os.environ.get(variable) or None
 
 
-_cache: dict[tuple, Backend] = {}
+CACHE_SIZE = 64  # backends kept (the least recently used one's connections are closed)
+_cache: OrderedDict[tuple, Backend] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
@@ -91,6 +93,11 @@ def make_backend(spec: BackendSpec, token: str | None = None) -> Backend:
     with _cache_lock:
         if key not in _cache:
             _cache[key] = _create(spec, token)
+            if len(_cache) > CACHE_SIZE:
+                _, oldest = _cache.popitem(last=False)
+                if hasattr(oldest, "session"):  # an HTTP backend: its rows in flight finish on their own
+                    oldest.close()
+        _cache.move_to_end(key)
         return _cache[key]
 
 

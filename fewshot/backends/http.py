@@ -12,6 +12,7 @@ import json
 import queue
 import random
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -21,16 +22,30 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
-from ..errors import BackendError, BackendOverloaded, BackendRejected, BackendUnavailable
+from ..errors import BackendError, BackendOverloaded, BackendRejected, BackendUnavailable, FewShotError
 from ..settings import GenerationSettings
-from .base import Completion, Piece, PromptLike, StopFlag, completions, failed
+from .base import Completion, Final, Piece, PromptLike, StopFlag, completions, failed
 
 MAX_CONCURRENCY = 8  # rows in flight per backend
+SHARED_THREADS = 64  # threads for all HTTP rows together
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 120.0  # longest silence while a completion streams
 MAX_RETRIES = 4  # for 429 and 503-while-loading, before any text has arrived
 MAX_WAIT = 60.0  # seconds of waiting across those retries
 LEGACY_HF_HOST = "api-inference.huggingface.co"
+
+
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
+
+
+def executor() -> ThreadPoolExecutor:
+    """One thread pool for every HTTP backend's rows (each backend bounds its own share)."""
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(SHARED_THREADS, thread_name_prefix="fewshot-http")
+        return _executor
 
 
 class HTTPBackend:
@@ -60,8 +75,11 @@ class HTTPBackend:
         self.session.mount("https://", HTTPAdapter(pool_connections=2, pool_maxsize=max_concurrency))
         if token:
             self.session.headers["Authorization"] = f"Bearer {token}"
-        self._pool = ThreadPoolExecutor(max_concurrency, thread_name_prefix=f"fewshot-{self.name}")
         self._gate = threading.BoundedSemaphore(max_concurrency)
+
+    def close(self) -> None:
+        """Close the kept-alive connections (rows still streaming finish on theirs)."""
+        self.session.close()
 
     # --- to write per protocol --------------------------------------------------------------
 
@@ -77,9 +95,16 @@ class HTTPBackend:
         """Pieces from a complete JSON answer, for servers that do not stream this request."""
         raise BackendError(f"{self.name} answered with one JSON document instead of a stream.", backend=self.name)
 
+    def recover(self, body: dict[str, Any], error: BackendRejected) -> dict[str, Any] | None:
+        """A body to send once more after the server refused this one, or None."""
+        return None
+
     def ignored(self, settings: GenerationSettings) -> list[str]:
         """Settings this server cannot take (shown with the completion)."""
         return []
+
+    def prepare(self) -> None:
+        """Learn about the server before the first request (its type, model, how many rows it takes)."""
 
     # --- the Backend protocol ----------------------------------------------------------------
 
@@ -89,7 +114,8 @@ class HTTPBackend:
     def generate_many(
         self, rows: Sequence[tuple[PromptLike, GenerationSettings]], cancel: threading.Event | None = None
     ) -> Iterator[tuple[int, Completion]]:
-        """Rows run concurrently (at most `max_concurrency` at once), each streaming as it goes."""
+        """Rows run concurrently (at most `max_concurrency` at once), each streaming as it goes.
+        On Stop every unfinished row ends at once as cancelled, with the text it had."""
         events: queue.Queue = queue.Queue()
         stop = StopFlag(cancel)
 
@@ -102,25 +128,43 @@ class HTTPBackend:
                                       backend=self.name, model=self.model)))
 
         for i, (prompt, settings) in enumerate(rows):
-            self._pool.submit(work, i, prompt, settings)
-        remaining = len(rows)
+            executor().submit(work, i, prompt, settings)
+        latest: dict[int, Completion] = {}
         try:
-            while remaining:
-                i, c = events.get()
-                remaining -= c.done
-                yield i, c
+            while len([c for c in latest.values() if c.done]) < len(rows):
+                try:
+                    i, c = events.get(timeout=0.1)
+                except queue.Empty:
+                    if stop.is_set():
+                        break
+                    continue
+                if not (i in latest and latest[i].done):
+                    latest[i] = c
+                    yield i, c
+            for i, (_, settings) in enumerate(rows):  # stopped: do not wait for silent servers
+                if i not in latest or not latest[i].done:
+                    last = latest.get(i) or Completion("", backend=self.name, model=self.model, settings=settings)
+                    yield i, replace(last, finish_reason="cancelled")
         finally:
             stop.set()  # the caller stopped listening: end the rows still streaming
 
     # --- machinery ---------------------------------------------------------------------------
 
-    def prepare(self) -> None:
-        """Learn about the server before the first request (its type, model, how many rows it takes)."""
-
     def _row(self, prompt: PromptLike, settings: GenerationSettings, stop: StopFlag | None) -> Iterator[Completion]:
         seed = settings.seed if settings.seed is not None else random.randrange(2**31)
-        self.prepare()
+        cancelled = Completion("", "cancelled", backend=self.name, model=self.model, settings=settings, seed=seed)
+        if stop is not None and stop.is_set():
+            yield cancelled  # never sent
+            return
+        try:
+            self.prepare()
+        except FewShotError as exc:
+            yield failed(exc, settings, backend=self.name, model=self.model)
+            return
         with self._gate:  # some servers take fewer rows at once than we would send
+            if stop is not None and stop.is_set():
+                yield cancelled
+                return
             note = None
             for c in completions(
                 self._attempts(prompt, settings, seed, stop), settings, backend=self.name, model=self.model, seed=seed
@@ -137,10 +181,10 @@ class HTTPBackend:
         self, prompt: PromptLike, settings: GenerationSettings, seed: int, stop: StopFlag | None
     ) -> Iterator[Piece]:
         """The raw stream, retrying 429 and 503 (model loading) with backoff while nothing has streamed."""
-        waited = 0.0
+        waited, recovered = 0.0, False
+        path, body = self.request(prompt, settings, seed)
         for attempt in range(self.max_retries + 1):
             try:
-                path, body = self.request(prompt, settings, seed)
                 response = self._post(path, body)
             except BackendOverloaded as exc:
                 delay = backoff(attempt, exc.retry_after)
@@ -149,9 +193,18 @@ class HTTPBackend:
                         f"{exc} Gave up after {attempt + 1} tries over {waited:.0f} s; try again later.",
                         backend=self.name, retry_after=exc.retry_after,
                     ) from None
-                if stop is not None and stop.wait(delay):
+                if stop is None:
+                    time.sleep(delay)
+                elif stop.wait(delay):
+                    yield Final("cancelled")
                     return
                 waited += delay
+                continue
+            except BackendRejected as exc:
+                retry = None if recovered else self.recover(body, exc)
+                if retry is None:
+                    raise
+                body, recovered = retry, True
                 continue
             with response:
                 kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
@@ -182,7 +235,8 @@ class HTTPBackend:
                 raise connection_error(exc, self.url, self.name, self.timeout) from exc
         if response.status_code >= 400:
             with response:
-                raise http_error(response.status_code, _body_text(response), response.headers, self.name, self.model)
+                raise http_error(response.status_code, _body_text(response), response.headers, self.name, self.model,
+                                 url=self.url)
         return response
 
     def ended_early(self, seen_anything: bool) -> BackendUnavailable:
@@ -200,8 +254,7 @@ class HTTPBackend:
 
     def _lines(self, response: requests.Response) -> Iterator[str]:
         try:
-            for line in response.iter_lines(decode_unicode=False):
-                yield line.decode("utf-8", errors="replace")
+            yield from split_lines(response.iter_content(chunk_size=None))
         except requests.RequestException as exc:
             raise BackendUnavailable(
                 f"The connection to {self.name} broke mid-stream ({type(exc).__name__}); the text so far is kept.",
@@ -216,7 +269,8 @@ class HTTPBackend:
         except requests.RequestException as exc:
             raise connection_error(exc, self.url, self.name, timeout) from exc
         if response.status_code >= 400:
-            raise http_error(response.status_code, response.text[:2000], response.headers, self.name, self.model)
+            raise http_error(response.status_code, response.text[:2000], response.headers, self.name, self.model,
+                             url=self.url)
         return parse_json(response.text, self.name)
 
 
@@ -308,7 +362,7 @@ def _retry_after(headers: Any, data: dict[str, Any]) -> float | None:
 _CONTEXT_WORDS = ("context", "too long", "exceed", "max_input_tokens", "max_total_tokens", "`inputs` tokens")
 
 
-def http_error(status: int, body: str, headers: Any, backend: str, model: str = "") -> BackendError:
+def http_error(status: int, body: str, headers: Any, backend: str, model: str = "", url: str = "") -> BackendError:
     """Map an HTTP error answer to a FewShotError whose message says what to do."""
     detail, data = error_detail(body)
     said = f" The server said: {detail.rstrip('.')}." if detail else ""
@@ -325,9 +379,13 @@ def http_error(status: int, body: str, headers: Any, backend: str, model: str = 
                                  retry_after=_retry_after(headers, data))
     if status in (401, 403):
         return BackendRejected(
-            f"The token was refused ({status}): set HF_TOKEN or OPENAI_API_KEY, or paste a valid token for this "
-            f"backend.{said}", backend=backend, status=status, detail=detail,
+            f"The token was refused or is missing ({status}): paste a valid token for this endpoint, or set "
+            f"HF_TOKEN / OPENAI_API_KEY for their providers, or FEWSHOT_API_KEY with this host in FEWSHOT_API_HOSTS."
+            f"{said}", backend=backend, status=status, detail=detail,
         )
+    if status == 402:
+        return BackendRejected(f"Payment required (402): this account's credits or plan do not cover the request."
+                               f"{said}", backend=backend, status=402, detail=detail)
     if status == 404:
         what = f"the model {model!r} or the endpoint" if model else "the model or the endpoint"
         hint = f" Run `ollama pull {model or 'MODEL'}` on the server." if backend == "ollama" else \
@@ -335,7 +393,8 @@ def http_error(status: int, body: str, headers: Any, backend: str, model: str = 
         return BackendRejected(f"Not found (404): {what} does not exist.{hint}{said}",
                                backend=backend, status=404, detail=detail)
     if status == 410:
-        return BackendRejected(legacy_hf_message(""), backend=backend, status=410, detail=detail)
+        message = legacy_hf_message(url) if "huggingface" in url else f"This endpoint is gone (410).{said}"
+        return BackendRejected(message, backend=backend, status=410, detail=detail)
     if status == 413 or (status in (400, 422) and any(w in lowered for w in _CONTEXT_WORDS)):
         return BackendRejected(
             f"The prompt is too long for this model's context ({status}): remove examples or lower max new "
@@ -356,8 +415,21 @@ def parse_json(text: str, backend: str) -> Any:
         ) from None
 
 
+def split_lines(chunks: Iterable[bytes]) -> Iterator[str]:
+    """Lines from a byte stream as it arrives; CRLF and LF both end a line, even split across chunks."""
+    buffer = b""
+    for chunk in chunks:
+        buffer += chunk
+        *complete, buffer = buffer.split(b"\n")
+        for line in complete:
+            yield line.removesuffix(b"\r").decode("utf-8", errors="replace")
+    if buffer:
+        yield buffer.removesuffix(b"\r").decode("utf-8", errors="replace")
+
+
 def sse_data(lines: Iterable[str]) -> Iterator[str]:
-    """The `data` of each server-sent event (multi-line data joined by newlines); stops at [DONE]."""
+    """The `data` of each server-sent event (multi-line data joined by newlines); stops at [DONE].
+    An `error:` field (llama.cpp's server reports stream errors that way) comes out as {"error": ...}."""
     data: list[str] = []
     for raw in lines:
         line = raw.rstrip("\r")
@@ -372,17 +444,27 @@ def sse_data(lines: Iterable[str]) -> Iterator[str]:
         if line.startswith(":"):
             continue  # a comment / keep-alive
         name, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
         if name == "data":
-            data.append(value[1:] if value.startswith(" ") else value)
+            data.append(value)
+        elif name == "error":
+            yield json.dumps({"error": _json_or_text(value)})
     if data and (payload := "\n".join(data)) != "[DONE]":
         yield payload
+
+
+def _json_or_text(value: str) -> Any:
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
 
 
 def json_events(payloads: Iterable[str], backend: str) -> Iterator[dict[str, Any]]:
     """Parse each payload; an error event (`{"error": ...}`) raises BackendError with its message."""
     for payload in payloads:
         event = parse_json(payload, backend)
-        if isinstance(event, dict) and event.get("error"):
+        if isinstance(event, dict) and (event.get("error") or event.get("object") == "error"):
             detail, _ = error_detail(payload)
             kind = event.get("error_type", "")
             raise BackendError(f"{backend} reported an error mid-stream{f' ({kind})' if kind else ''}: {detail}",

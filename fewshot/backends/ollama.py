@@ -19,7 +19,15 @@ from .http import HTTPBackend, json_events
 FINISH = {"length": "length", "stop": "stop"}
 
 
-def options(s: GenerationSettings, seed: int | None) -> dict[str, Any]:
+def context_size(text: str, s: GenerationSettings) -> int:
+    """num_ctx for this prompt. Ollama silently drops the start of a prompt longer than its context
+    (the task and first examples!), so size it from the prompt: at least 4096, a power of two (a new
+    size reloads the model, so it should not change with every prompt)."""
+    estimate = len(text.encode("utf-8")) // 3 + s.max_new_tokens  # generous: about 4 bytes a token
+    return max(4096, 1 << (estimate - 1).bit_length())
+
+
+def options(s: GenerationSettings, seed: int | None, num_ctx: int | None = None) -> dict[str, Any]:
     """Every sampling option, so none of Ollama's own defaults applies (no seed: a random one)."""
     o: dict[str, Any] = {
         "num_predict": s.max_new_tokens,
@@ -31,6 +39,8 @@ def options(s: GenerationSettings, seed: int | None) -> dict[str, Any]:
     }
     if seed is not None:
         o["seed"] = seed
+    if num_ctx:
+        o["num_ctx"] = num_ctx
     if s.end_sequence:
         o["stop"] = list(s.end_sequence)
     return o
@@ -47,8 +57,9 @@ class OllamaBackend(HTTPBackend):
                 raise BackendRejected("This Ollama server has no models: run `ollama pull NAME` first.",
                                       backend=self.name, status=404)
             self.model = tags[0].get("name", "")
-        body = {"model": self.model, "prompt": as_text(prompt), "raw": True, "stream": True,
-                "options": options(settings, seed)}
+        text = as_text(prompt)
+        body = {"model": self.model, "prompt": text, "raw": True, "stream": True,
+                "options": options(settings, seed, context_size(text, settings))}
         return "/api/generate", body
 
     def whole(self, data: Any) -> Iterator[Piece]:

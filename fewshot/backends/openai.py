@@ -10,15 +10,19 @@ would otherwise change the result.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
-from ..errors import BackendError
+from ..errors import BackendError, BackendRejected
 from ..settings import GenerationSettings
 from .base import Final, Piece, PromptLike, as_text
 from .http import HTTPBackend, json_events, sse_data
 
 LLAMA_CPP = ("me", "llamacpp", "llama.cpp", "llama-cpp")  # owned_by of llama_cpp.server and llama-server
+NEEDS_MODEL = ("router.huggingface.co",)  # servers whose first listed model is an arbitrary choice
+PROBE_RETRY = 10.0  # seconds before asking a server that did not answer /v1/models again
 ONE_AT_A_TIME = ("me",)  # llama_cpp.server runs one request and interrupts it when the next one arrives
 
 
@@ -36,10 +40,16 @@ def sampling_extras(flavour: str, s: GenerationSettings) -> dict[str, Any]:
     return {}
 
 
+# TGI's OpenAI routes pass its own reasons through.
+TGI_REASONS = {"eos_token": "end_of_text", "stop_sequence": "end_sequence"}
+
+
 def finish_reason(reason: str | None, stop_reason: Any = "missing") -> str:
     """OpenAI's "stop" covers both an end sequence and end of text; vLLM's stop_reason tells them apart."""
     if reason == "length":
         return "length"
+    if reason in TGI_REASONS:
+        return TGI_REASONS[reason]
     if stop_reason == "missing":
         return "stop"
     return "end_sequence" if isinstance(stop_reason, str) else "end_of_text"
@@ -54,24 +64,33 @@ class OpenAIBackend(HTTPBackend):
         super().__init__(*args, **kwargs)
         self._flavour: str | None = None
         self._probe_lock = threading.Lock()
+        self._probe_failed = -PROBE_RETRY
 
     def _probe(self) -> None:
-        """Read /v1/models once: the server type (owned_by) and, if none was given, the model name."""
+        """Read /v1/models: the server type (owned_by) and, if none was given, the model name.
+        Remembered once it answers; a failed probe is tried again after a while (the server may
+        have been starting)."""
         with self._probe_lock:
-            if self._flavour is not None:
+            if self._flavour is not None or time.monotonic() - self._probe_failed < PROBE_RETRY:
                 return
             try:
-                models = (self.get_json("/v1/models").get("data") or [{}])
+                models = self.get_json("/v1/models").get("data") or [{}]
             except (BackendError, AttributeError):
-                models = [{}]
+                self._probe_failed = time.monotonic()
+                return
             first = models[0] if isinstance(models[0], dict) else {}
             self._flavour = str(first.get("owned_by", "")).lower()
-            if not self.model:
+            if not self.model and urlsplit(self.url).hostname not in NEEDS_MODEL:
                 self.model = str(first.get("id", ""))
             if self._flavour in ONE_AT_A_TIME:
                 self._gate = threading.BoundedSemaphore(1)
 
     def prepare(self) -> None:
+        if not self.model and urlsplit(self.url).hostname in NEEDS_MODEL:
+            raise BackendRejected(
+                "The Hugging Face router serves many models: give a model name, e.g. "
+                "meta-llama/Llama-3.1-8B-Instruct:fastest.", backend=self.name,
+            )
         self._probe()
 
     @property
@@ -94,10 +113,11 @@ class OpenAIBackend(HTTPBackend):
             "model": self.model,
             "max_tokens": settings.max_new_tokens,
             "temperature": settings.temperature,
-            "top_p": settings.top_p,
             "seed": seed,
             "stream": True,
         }
+        if settings.top_p < 1:  # 1 is everyone's default, and TGI's OpenAI routes refuse it
+            body["top_p"] = settings.top_p
         if settings.end_sequence:
             body["stop"] = list(settings.end_sequence)
         body.update(sampling_extras(self.flavour, settings))

@@ -8,11 +8,12 @@ top-p must be below 1, at most 4 stop strings; and it keeps the stop string in t
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from typing import Any
 
-from ..errors import BackendError
+from ..errors import BackendError, BackendRejected
 from ..settings import GenerationSettings
 from .base import Final, Piece, PromptLike, as_text
 from .http import HTTPBackend, json_events, sse_data
@@ -42,7 +43,7 @@ def parameters(s: GenerationSettings, seed: int | None) -> dict[str, Any]:
 
 class TGIBackend(HTTPBackend):
     name = "tgi"
-    endpoint_suffixes = ("/generate_stream", "/generate")
+    endpoint_suffixes = ("/generate_stream", "/generate", "/v1/completions", "/v1/chat/completions", "/v1")
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -52,16 +53,26 @@ class TGIBackend(HTTPBackend):
         self._info_lock = threading.Lock()
 
     def info(self) -> dict[str, Any]:
-        """TGI's /info (model_id, max_input_tokens, ...), read once; empty where there is none."""
+        """TGI's /info (model_id, max_input_tokens, ...), remembered once it answers; empty otherwise."""
         with self._info_lock:
             if self._info is None:
                 try:
                     info = self.get_json("/info") if "/models/" not in self.url else {}
                 except BackendError:
-                    info = {}
+                    return {}  # asked again next time: the server may have been starting
                 self._info = info if isinstance(info, dict) else {}
                 self.model = self.model or str(self._info.get("model_id", ""))
             return self._info
+
+    def recover(self, body: dict[str, Any], error: BackendRejected) -> dict[str, Any] | None:
+        """Models the Inference API serves without TGI refuse TGI's extra fields by name
+        ("The following `model_kwargs` are not used by the model: ['stop', ...]"): drop them once."""
+        match = re.search(r"not used by the model: \[([^\]]*)\]", error.detail)
+        if not match:
+            return None
+        names = set(re.findall(r"'([^']+)'", match.group(1)))
+        parameters = {k: v for k, v in body["parameters"].items() if k not in names | {"details"}}
+        return {k: v for k, v in {**body, "parameters": parameters}.items() if k not in names | {"stream"}}
 
     def prepare(self) -> None:
         self.info()
