@@ -56,7 +56,7 @@ MAIN_SETTINGS = ("temperature", "max_new_tokens", "end_sequence")  # the rest si
 STOP_HELP = "Ends the completion; cut from the text. Several: separate with |. Line break: \\n."
 
 _embedded: LocalBackend | None = None
-_cancels: dict[str, threading.Event] = {}  # session -> the Stop flag of its running grid
+_cancels: dict[str, set[threading.Event]] = {}  # session -> the Stop flags of its running grids
 
 
 def embedded() -> LocalBackend:
@@ -198,6 +198,8 @@ def visible_columns(data) -> list[ColumnControls]:
 def endpoint_spec(data, name: str) -> BackendSpec:
     e = PAGE.endpoint(name)
     kind, url, model = data[e.kind], (data[e.url] or "").strip(), (data[e.model] or "").strip()
+    if kind == "local" and not model:
+        raise ConfigError(f"Endpoint {name} has no model file yet: open Backends and give the path to a .gguf file.")
     if kind != "local" and not url:
         raise ConfigError(f"Endpoint {name} has no URL yet: open Backends and give the server's base URL.")
     return BackendSpec(kind=kind, url=url, model=model)
@@ -263,22 +265,36 @@ def chat_messages(data, prompt: FewShotPrompt):
     return gr.update(value=prompt.messages() if uses_chat else None, visible=uses_chat)
 
 
-def toggle_raw(raw_mode, raw_text, ip, op, sep):
-    """Raw mode on: the preview becomes editable. Off: parse the raw text back into the fields."""
-    if raw_mode:
-        return gr.update(interactive=True), gr.update(visible=True), *[gr.update()] * 4
+def template_of(ip, op, sep) -> Template:
     try:
-        p = parse(raw_text, Template(input_prefix=unescape(ip), output_prefix=unescape(op), separator=unescape(sep)))
-    except (FewShotError, ValueError) as exc:
+        return Template(input_prefix=unescape(ip), output_prefix=unescape(op), separator=unescape(sep))
+    except ValueError:
+        raise ConfigError("The output prefix and the separator cannot be empty (see Format).") from None
+
+
+def fields_editable(editable: bool) -> list:
+    """Task, examples and query are read-only while the raw text is what runs (edits there would be lost)."""
+    return [gr.update(interactive=editable) for _ in range(3)]
+
+
+def toggle_raw(raw_mode, raw_text, ip, op, sep):
+    """Raw mode on: the preview becomes editable and the fields read-only. Off: parse the raw text back."""
+    if raw_mode:
+        return gr.update(interactive=True), gr.update(visible=True), gr.update(), *fields_editable(False)
+    try:
+        p = parse(raw_text, template_of(ip, op, sep))
+    except FewShotError as exc:
         gr.Warning(f"Kept raw mode: {exc} Fix the text or the Format, then try again.")
         return gr.update(), gr.update(), True, *[gr.update()] * 3
-    return gr.update(interactive=False), gr.update(visible=False), False, p.task, examples_to_rows(p.examples), p.query
+    task, rows, query = (gr.update(value=v, interactive=True) for v in (p.task, examples_to_rows(p.examples), p.query))
+    return gr.update(interactive=False), gr.update(visible=False), False, task, rows, query
 
 
 def parse_raw(raw_text, ip, op, sep):
+    """Read the raw text into the fields without leaving raw mode (they stay read-only)."""
     try:
-        p = parse(raw_text, Template(input_prefix=unescape(ip), output_prefix=unescape(op), separator=unescape(sep)))
-    except (FewShotError, ValueError) as exc:
+        p = parse(raw_text, template_of(ip, op, sep))
+    except FewShotError as exc:
         raise gr.Error(str(exc)) from None
     gr.Info(f"Parsed: task, {len(p.examples)} examples and the query.")
     return p.task, examples_to_rows(p.examples), p.query
@@ -286,18 +302,23 @@ def parse_raw(raw_text, ip, op, sep):
 
 # --- handlers: presets and columns ----------------------------------------------------------------
 
+KEEP = object()  # preset_choices: leave the selection as it is
+
 
 def state_updates(p: presets.Preset) -> dict:
-    """Every widget's value for a preset (tokens are left as they are)."""
+    """Every widget's value for a preset. Pasted tokens are cleared: a token never follows its endpoint
+    to a URL that a preset or a link chose."""
     out = {
-        PAGE.task: p.task, PAGE.examples: examples_to_rows(p.examples), PAGE.query: p.query,
+        PAGE.task: gr.update(value=p.task, interactive=True),
+        PAGE.examples: gr.update(value=examples_to_rows(p.examples), interactive=True),
+        PAGE.query: gr.update(value=p.query, interactive=True),
         PAGE.ip: escape(p.template.input_prefix), PAGE.op: escape(p.template.output_prefix),
-        PAGE.sep: escape(p.template.separator), PAGE.n_columns: len(p.columns), PAGE.raw_mode: False,
-        PAGE.preview: gr.update(value=p.prompt.render(), interactive=False), PAGE.parse_btn: gr.update(visible=False),
+        PAGE.sep: escape(p.template.separator), PAGE.n_columns: len(p.columns), PAGE.samples: p.samples,
+        PAGE.raw_mode: False, PAGE.preview: gr.update(value=p.prompt.render(), interactive=False),
+        PAGE.parse_btn: gr.update(visible=False), PRESET["name"]: p.name, PRESET["description"]: p.description,
     }
     for e in PAGE.endpoints:
         spec = p.endpoints.get(e.name)
-        # A pasted token never follows its endpoint to a URL that a preset or link chose.
         out |= {e.kind: spec.kind if spec else "openai", e.url: spec.url if spec else "",
                 e.model: spec.model if spec else "", e.token: ""}
     for i, c in enumerate(PAGE.columns):
@@ -307,37 +328,49 @@ def state_updates(p: presets.Preset) -> dict:
     return out
 
 
-def read_state(data, name: str = "", description: str = "") -> presets.Preset:
-    """The page as a preset (no tokens, no raw text: a raw-mode edit must be parsed into the fields first)."""
+def read_state(data) -> presets.Preset:
+    """The page as a preset: no tokens, and no raw text (it must be parsed into the fields first)."""
     if data[PAGE.raw_mode]:
         raise ConfigError("Untick Edit raw prompt first: presets and links keep the task, examples and query.")
     prompt = read_prompt(data)
     columns = [presets.Column(**read_settings(data, c).model_dump(), backend=data[c.backend])
                for c in visible_columns(data)]
     endpoints = {}
-    for e in PAGE.endpoints:
-        if (data[e.url] or "").strip() or (data[e.kind] == "local" and (data[e.model] or "").strip()):
-            endpoints[e.name] = endpoint_spec(data, e.name)
     for i, column in enumerate(columns, start=1):
         if column.backend and column.backend not in endpoints:
-            raise ConfigError(f"Column {i} runs on endpoint {column.backend}, which has no URL: set it or pick "
-                              "another backend.")
-    return presets.Preset(name=name or "Untitled", description=description, task=prompt.task,
-                          examples=prompt.examples, query=prompt.query, template=prompt.template,
-                          columns=tuple(columns), endpoints=endpoints)
+            try:
+                endpoints[column.backend] = endpoint_spec(data, column.backend)
+            except ConfigError as exc:
+                raise ConfigError(f"Column {i}: {exc}") from None
+    for e in PAGE.endpoints:  # endpoints set up but not in use are kept too
+        if e.name not in endpoints and (data[e.url] or "").strip():
+            endpoints[e.name] = endpoint_spec(data, e.name)
+    return presets.Preset(
+        name=(data[PRESET["name"]] or "").strip() or "Untitled", description=data[PRESET["description"]] or "",
+        task=prompt.task, examples=prompt.examples, query=prompt.query, template=prompt.template,
+        columns=tuple(columns), samples=int(data[PAGE.samples]), endpoints=endpoints,
+    )
 
 
-def preset_choices(select: str | None = None):
+def preset_choices(select=KEEP):
+    """The preset list as it is on disk now; `select` a preset, None (none), or KEEP."""
     found, builtin, _ = STORE.load()
     choices = [(p.name if key in builtin else f"{p.name} (saved)", key) for key, p in presets.ordered(found)]
-    return gr.update(choices=choices, value=select) if select is not None else gr.update(choices=choices)
+    return gr.update(choices=choices) if select is KEEP else gr.update(choices=choices, value=select)
+
+
+def missing_preset(key: str) -> ConfigError:
+    """Why a preset is not there: its file is broken (say where), or there is no such preset."""
+    _, _, errors = STORE.load()
+    broken = [e for e in errors if f"{key}.json" in e]
+    return ConfigError(broken[0] if broken else f"There is no preset {key!r} here (deleted or renamed?).")
 
 
 def load_preset(key):
     found, _, _ = STORE.load()
     if key not in found:
-        raise gr.Error(f"The preset {key!r} is gone (deleted or renamed?).")
-    return state_updates(found[key]) | {PRESET["name"]: found[key].name}
+        raise gr.Error(str(missing_preset(key)))
+    return state_updates(found[key])
 
 
 def show_columns(n):
@@ -371,19 +404,19 @@ def check_endpoint(kind, url, model, token):
 
 
 def save_preset(data):
-    name = (data[PRESET["name"]] or "").strip()
     try:
-        key = STORE.save(name, read_state(data, name, _description(data)))
+        state = read_state(data)
+        key = STORE.save(state.name, state)
     except FewShotError as exc:
         raise gr.Error(str(exc)) from None
-    gr.Info(f"Saved “{name}” in {STORE.folder}.")
+    gr.Info(f"Saved “{state.name}” in {STORE.folder}.")
     return preset_choices(select=key)
 
 
 def rename_preset(data):
-    key, name = data[PRESET["dropdown"]], (data[PRESET["name"]] or "").strip()
+    name = (data[PRESET["name"]] or "").strip()
     try:
-        new_key = STORE.rename(key, name)
+        new_key = STORE.rename(data[PRESET["dropdown"]], name)
     except FewShotError as exc:
         raise gr.Error(str(exc)) from None
     gr.Info(f"Renamed to “{name}”.")
@@ -391,13 +424,12 @@ def rename_preset(data):
 
 
 def delete_preset(data):
-    key = data[PRESET["dropdown"]]
     try:
-        STORE.delete(key)
+        STORE.delete(data[PRESET["dropdown"]])
     except FewShotError as exc:
         raise gr.Error(str(exc)) from None
     gr.Info("Deleted. The page keeps its contents: save them again under any name.")
-    return preset_choices(select="")
+    return preset_choices(select=None)
 
 
 def import_preset(file):
@@ -407,17 +439,16 @@ def import_preset(file):
     except FewShotError as exc:
         raise gr.Error(str(exc).replace(Path(file).name, "The uploaded file")) from None
     gr.Info(f"Opened “{p.name}”. Save it to keep it.")
-    return state_updates(p) | {PRESET["name"]: p.name}
+    return state_updates(p) | {PRESET["dropdown"]: preset_choices(select=None)}
 
 
 def export_preset(data):
-    name = (data[PRESET["name"]] or "").strip() or "Untitled"
     try:
-        text = presets.to_json(read_state(data, name, _description(data)))
+        state = read_state(data)
     except FewShotError as exc:
         raise gr.Error(str(exc)) from None
-    path = Path(tempfile.mkdtemp(prefix="fewshot-")) / f"{presets.slug(name) or 'preset'}.json"
-    path.write_text(text, encoding="utf-8")
+    path = Path(tempfile.mkdtemp(prefix="fewshot-")) / f"{presets.slug(state.name) or 'preset'}.json"
+    path.write_text(presets.to_json(state), encoding="utf-8")
     return gr.update(value=str(path), visible=True)
 
 
@@ -426,9 +457,8 @@ def share_link(data):
     key = data[PRESET["dropdown"]]
     found, _, _ = STORE.load()
     try:
-        state = read_state(data, *(
-            (found[key].name, found[key].description) if key in found else (data[PRESET["name"]] or "", "")))
-        query = f"?preset={key}" if found.get(key) == state else f"?state={presets.encode_state(state)}"
+        state = read_state(data)
+        query = f"?preset={key}" if key and found.get(key) == state else f"?state={presets.encode_state(state)}"
     except FewShotError as exc:
         raise gr.Error(str(exc)) from None
     # On a Space, share the Space's page (it passes the query on to the app), not the inner iframe.
@@ -443,37 +473,35 @@ def open_link(request: gr.Request):
     found, _, _ = STORE.load()
     try:
         if "state" in params:
-            p = presets.decode_state(params["state"])
-            return state_updates(p) | {PRESET["dropdown"]: preset_choices(select=""), PRESET["name"]: p.name}
+            return state_updates(presets.decode_state(params["state"])) | {PRESET["dropdown"]: preset_choices(None)}
         if "preset" in params:
-            if params["preset"] not in found:
-                raise ConfigError(f"The link names a preset {params['preset']!r} that does not exist here.")
-            p = found[params["preset"]]
-            return state_updates(p) | {PRESET["dropdown"]: preset_choices(params["preset"]), PRESET["name"]: p.name}
+            key = params["preset"]
+            if key not in found:
+                raise missing_preset(key)
+            return state_updates(found[key]) | {PRESET["dropdown"]: preset_choices(key)}
         return {PRESET["dropdown"]: preset_choices()}  # no link: the page as built
     except FewShotError as exc:
-        gr.Warning(f"{exc} The default preset is open instead.")
-        default = found[presets.DEFAULT_PRESET]
-        return state_updates(default) | {
-            PRESET["dropdown"]: preset_choices(presets.DEFAULT_PRESET), PRESET["name"]: default.name}
+        gr.Warning(f"This link was not opened: {exc} The default preset is open instead.")
+        return state_updates(found[presets.DEFAULT_PRESET]) | {
+            PRESET["dropdown"]: preset_choices(presets.DEFAULT_PRESET)}
 
 
 def get_code(data):
     """Python (requests) and curl that reproduce every visible column on its backend."""
     try:
         prompt = prompt_for_run(data)
-        calls = []
+        calls, ports = [], {}  # each embedded model file gets a llama_cpp.server port of its own
         for i, c in enumerate(visible_columns(data), start=1):
             name = data[c.backend]
-            spec = endpoint_spec(data, name) if name else BackendSpec()
+            spec = endpoint_spec(data, name) if name else BackendSpec(model=str(embedded().path))
             settings = read_settings(data, c)
             where = f"endpoint {name} ({spec.kind})" if name else "the embedded model"
+            port = ports.setdefault(spec.model, codegen.EMBEDDED_PORT + len(ports)) if spec.kind == "local" else 0
             calls.append(codegen.call(f"Column {i}: {settings.label()} on {where}", prompt, settings, spec,
-                                      server_type(spec, data[PAGE.endpoint(name).token] if name else None)))
-        model = str(embedded().path) if any(call.kind == "local" for call in calls) else ""
+                                      server_type(spec, data[PAGE.endpoint(name).token] if name else None), port))
     except FewShotError as exc:
         raise gr.Error(str(exc)) from None
-    return gr.update(value=codegen.python_snippet(calls, model), visible=True), \
+    return gr.update(value=codegen.python_snippet(calls), visible=True), \
         gr.update(value=codegen.curl_lines(calls), visible=True)
 
 
@@ -487,12 +515,6 @@ def server_type(spec: BackendSpec, token: str | None) -> str:
         return ""
 
 
-def _description(data) -> str:
-    found, _, _ = STORE.load()
-    key = data[PRESET["dropdown"]]
-    return found[key].description if key in found else ""
-
-
 # --- handlers: running ----------------------------------------------------------------------------
 
 
@@ -503,7 +525,7 @@ def stream_cells(request: gr.Request, backends, prompt, cells):
     """
     cancel = threading.Event()
     stream = grid.run(backends, prompt, cells, cancel)
-    _cancels[request.session_hash] = cancel
+    _cancels.setdefault(request.session_hash, set()).add(cancel)
 
     def updates():
         latest: list[Completion | None] = [None] * len(cells)
@@ -516,7 +538,7 @@ def stream_cells(request: gr.Request, backends, prompt, cells):
                         last = time.monotonic()
                         yield latest
         finally:
-            _cancels.pop(request.session_hash, None)
+            _cancels.get(request.session_hash, set()).discard(cancel)
         yield latest
 
     return updates()
@@ -604,6 +626,9 @@ def run_evaluation(data, progress=gr.Progress()):  # noqa: B008 - Gradio's way t
     """Accuracy of the current prompt on a labelled CSV, by scoring each label on the embedded model."""
     if data[EVAL["file"]] is None:
         raise gr.Error("Upload a CSV file with the columns text,label first.")
+    if data[PAGE.raw_mode]:
+        raise gr.Error("Evaluation puts each row into the query of the task and examples: untick Edit raw prompt "
+                       "(and parse your text into the fields) first.")
     try:
         prompt = read_prompt(data)
         rows = evaluate.read_labelled(data[EVAL["file"]], int(data[EVAL["limit"]]))
@@ -667,7 +692,7 @@ def column_action(action, index: int, *args):
 
 
 def stop(request: gr.Request):
-    if cancel := _cancels.get(request.session_hash):
+    for cancel in _cancels.get(request.session_hash, set()):
         cancel.set()
 
 
@@ -801,7 +826,11 @@ def build_demo() -> gr.Blocks:
             gr.Markdown("Presets keep the task, examples, query, format, columns and endpoints — never a token. "
                         "Built-in presets are read-only: save a copy under another name.")
             with gr.Row(equal_height=True):
-                PRESET["name"] = gr.Textbox(first.name, label="Preset name", scale=3, elem_id="preset-name")
+                with gr.Column(scale=3):
+                    PRESET["name"] = gr.Textbox(first.name, label="Preset name", elem_id="preset-name")
+                    PRESET["description"] = gr.Textbox(first.description, label="Description", lines=1,
+                                                       placeholder="optional: what this preset is for",
+                                                       elem_id="preset-description")
                 with gr.Column(scale=2, min_width=240):
                     with gr.Row():
                         save_btn = gr.Button("Save", size="sm", min_width=60, elem_id="save")
@@ -895,7 +924,7 @@ def build_demo() -> gr.Blocks:
         PAGE = Page(task, examples, query, ip, op, sep, raw_mode, preview_box, parse_btn, n_columns, samples,
                     endpoints, columns)
         state = PAGE.state
-        page_outputs = [*(state - {samples}), parse_btn, PRESET["name"]]
+        page_outputs = [*state, parse_btn, PRESET["name"], PRESET["description"]]
         quiet = {"api_name": False, "show_progress": "hidden"}
 
         # The preview follows every change to the prompt, typed or loaded. Raw mode is not a trigger:
@@ -913,11 +942,11 @@ def build_demo() -> gr.Blocks:
             e.use_all.click(lambda name=e.name: [name] * MAX_COLUMNS, None, [c.backend for c in columns], **quiet)
 
         preset.input(load_preset, preset, page_outputs, api_name="load_preset")
-        with_preset = state | {preset, PRESET["name"]}
+        with_preset = state | {preset, PRESET["name"], PRESET["description"]}
         save_btn.click(save_preset, with_preset, preset, api_name="save_preset")
         rename_btn.click(rename_preset, with_preset, preset, api_name="rename_preset")
         delete_btn.click(delete_preset, with_preset, preset, api_name="delete_preset")
-        import_btn.upload(import_preset, import_btn, page_outputs, api_name="import_preset")
+        import_btn.upload(import_preset, import_btn, [*page_outputs, preset], api_name="import_preset")
         export_btn.click(export_preset, with_preset, PRESET["file"], api_name="export_preset")
         link_btn.click(share_link, with_preset, PRESET["link"], api_name="share_link").then(
             None, PRESET["link"], PRESET["link"], js=LINK_JS)
@@ -936,7 +965,7 @@ def build_demo() -> gr.Blocks:
         sweep_btn.click(run_sweep, state | {SWEEP["key"], SWEEP["values"], SWEEP["samples"]},
                         [SWEEP["plot"], SWEEP["table"], SWEEP["status"]], api_name="sweep", show_progress="hidden",
                         **model_work)
-        eval_inputs = set(PAGE.prompt_fields) | {EVAL[k] for k in ("file", "labels", "limit", "calibrate")}
+        eval_inputs = {*PAGE.prompt_fields, raw_mode} | {EVAL[k] for k in ("file", "labels", "limit", "calibrate")}
         eval_btn.click(run_evaluation, eval_inputs, [EVAL["summary"], EVAL["confusion"]], api_name="evaluate",
                        **model_work)
         stop_btn.click(stop, None, None, api_name="stop", concurrency_limit=None)

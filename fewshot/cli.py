@@ -17,12 +17,12 @@ from . import grid, presets
 from .backends import KINDS, BackendSpec, make_backend
 from .backends.base import FINISH_LABELS, Completion
 from .errors import BackendError, BackendRejected, FewShotError
-from .settings import GenerationSettings, describe, escape, make_settings
+from .settings import GenerationSettings, bounds, describe, escape, make_settings
 
 EPILOG = """\
 settings (KEY for --set and --sweep):
 {settings}
-  shots                 use only the first N examples (0 = zero-shot)
+  shots               0 or more       use only the first N examples (0 = zero-shot)
 
 values: numbers as usual; end_sequence takes a string (write a newline as \\n) or a JSON
 list of up to 4 strings; seed takes a whole number or "none" (a new seed each run).
@@ -51,18 +51,21 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    settings_help = "\n".join(f"  {name:<21} {describe(name)}" for name in GenerationSettings.model_fields)
+    settings_help = "\n".join(
+        f"  {name:<20}{_range(name):<16}{describe(name)}" for name in GenerationSettings.model_fields
+    )
     parser = _Parser(prog="python -m fewshot", description="Few-shot playground, headless.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser("presets", help="list the built-in presets")
     run = sub.add_parser(
         "run",
         help="run a preset and print its completions",
-        description="Run a preset (built-in name or JSON file) on the embedded model and print the completions.",
+        description="Run a preset (a built-in or saved preset's name, or a JSON file) on its backends — the "
+        "embedded model unless the preset or --backend names another — and print the completions.",
         epilog=EPILOG.format(settings=settings_help),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    run.add_argument("preset", metavar="PRESET_OR_JSON_FILE", help="built-in preset name or path to a preset JSON file")
+    run.add_argument("preset", metavar="PRESET_OR_JSON_FILE", help="a built-in or saved preset's name, or a JSON file")
     run.add_argument("--query", help="replace the preset's query")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a setting")
     run.add_argument("--sweep", action="append", default=[], metavar="KEY=V1,V2,...", help="try several values")
@@ -86,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example:\n  python -m fewshot eval sentiment --data reviews.csv --labels positive,negative --shots 2",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    ev.add_argument("preset", metavar="PRESET_OR_JSON_FILE", help="built-in preset name or path to a preset JSON file")
+    ev.add_argument("preset", metavar="PRESET_OR_JSON_FILE", help="a built-in or saved preset's name, or a JSON file")
     ev.add_argument("--data", required=True, metavar="CSV", help="a CSV file with columns text,label")
     ev.add_argument("--labels", metavar="A,B,...", help="the labels to choose from (default: those in the CSV)")
     ev.add_argument("--limit", type=int, default=200, metavar="N", help="evaluate the first N rows (default 200)")
@@ -115,6 +118,14 @@ def evaluate_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _range(name: str) -> str:
+    """`0 to 2`: a setting's range for the help."""
+    low, high = bounds(name)
+    if low is None and high is None:
+        return "up to 4" if name == "end_sequence" else ""
+    return " to ".join(str(int(v)) if float(v).is_integer() else f"{v:g}" for v in (low, high))
+
+
 def split_pair(text: str, option: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     key = key.strip()
@@ -137,6 +148,8 @@ def plan(args: argparse.Namespace) -> tuple[presets.Preset, list[grid.Cell]]:
     axes: dict[str, list[Any]] = {}
     for s in args.sweep:
         key, values = split_pair(s, "--sweep")
+        if key in axes:
+            raise FewShotError(f"--sweep {key} is given twice: put all its values in one, comma-separated.")
         axes[key] = grid.parse_axis(key, values)
     if shots is not None and "shots" not in axes:
         axes["shots"] = [shots]
@@ -184,6 +197,8 @@ def make_cli_backends(args: argparse.Namespace, preset: presets.Preset) -> dict[
 
     A bad URL in the flags is bad input (exit 2); a bad endpoint in a preset fails its columns.
     """
+    if args.url and not args.backend:
+        raise FewShotError("--url needs --backend (openai, tgi, ollama or chat) to say how to talk to it.")
     if args.backend:
         if args.backend != "local" and not args.url:
             raise FewShotError(f"--backend {args.backend} needs --url (the server's base URL).")

@@ -21,7 +21,7 @@ from .backends.openai import OpenAIBackend, sampling_extras
 from .errors import PromptError
 from .settings import GenerationSettings
 
-EMBEDDED_URL = "http://localhost:8000"  # where `python -m llama_cpp.server` listens by default
+EMBEDDED_PORT = 8000  # where `python -m llama_cpp.server` listens by default; more models, the next ports
 
 # Per protocol: the path below the base URL, and how to read the completion from the JSON answer.
 PATHS = {"local": "/v1/completions", "openai": "/v1/completions", "chat": "/v1/chat/completions",
@@ -45,11 +45,16 @@ class Call:
     body: dict[str, Any]
     token_variable: str | None
     stops: tuple[str, ...]
+    model_file: str = ""  # local: the GGUF its llama_cpp.server serves
 
 
-def call(title: str, prompt: PromptLike, settings: GenerationSettings, spec: BackendSpec, flavour: str = "") -> Call:
+def call(
+    title: str, prompt: PromptLike, settings: GenerationSettings, spec: BackendSpec, flavour: str = "",
+    port: int = EMBEDDED_PORT,
+) -> Call:
     """The request a column makes, without streaming. `flavour`: the server type an OpenAI-compatible
-    backend found (/v1/models owned_by), which decides the non-portable sampling fields."""
+    backend found (/v1/models owned_by), which decides the non-portable sampling fields. `port`: where
+    the llama_cpp.server for a local model file listens."""
     s, seed, kind = settings, settings.seed, spec.kind
     stops = list(s.end_sequence)
     if kind == "tgi":
@@ -63,7 +68,8 @@ def call(title: str, prompt: PromptLike, settings: GenerationSettings, spec: Bac
         body = {"model": spec.model or "MODEL", "prompt": text, "raw": True, "stream": False,
                 "options": ollama.options(s, seed, ollama.context_size(text, s))}
     else:
-        base = EMBEDDED_URL if kind == "local" else normalize_url(spec.url, OpenAIBackend.endpoint_suffixes, kind)
+        base = f"http://localhost:{port}" if kind == "local" else \
+            normalize_url(spec.url, OpenAIBackend.endpoint_suffixes, kind)
         url = base + PATHS[kind]
         body = {"model": spec.model} if spec.model and kind != "local" else {}
         if kind == "chat":
@@ -80,20 +86,23 @@ def call(title: str, prompt: PromptLike, settings: GenerationSettings, spec: Bac
         if seed is not None:
             body["seed"] = seed
         body |= sampling_extras("me" if kind == "local" else flavour, s)  # e.g. llama.cpp's defaults, neutralised
-    return Call(title, kind, url, body, None if kind == "local" else token_variable(spec.url), tuple(stops))
+    return Call(title, kind, url, body, None if kind == "local" else token_variable(spec.url), tuple(stops),
+                spec.model if kind == "local" else "")
 
 
-def python_snippet(calls: Sequence[Call], model_path: str = "") -> str:
+def python_snippet(calls: Sequence[Call]) -> str:
     """A script that makes each call with requests and prints the completions."""
     variables = sorted({c.token_variable for c in calls if c.token_variable})
     lines = ['"""Few-shot Playground: the same prompt and settings, as plain HTTP requests."""', "",
              "import os", "", "import requests", ""]
-    if any(c.kind == "local" for c in calls):
-        lines += [
-            "# The embedded model, served by llama-cpp-python (pip install 'llama-cpp-python[server]'):",
-            f"#   python -m llama_cpp.server --model {model_path or 'MODEL.gguf'} --port 8000",
-            f'EMBEDDED = os.environ.get("FEWSHOT_URL", "{EMBEDDED_URL}")', "",
-        ]
+    servers = {c.url: c.model_file for c in calls if c.kind == "local"}
+    if servers:
+        lines.append("# Embedded models, served by llama-cpp-python (pip install 'llama-cpp-python[server]'):")
+        for url, model_file in servers.items():
+            port = url.split(":")[-1].split("/")[0]
+            lines.append(f"#   python -m llama_cpp.server --model {model_file or 'MODEL.gguf'} --port {port}")
+        lines += [f'EMBEDDED = os.environ.get("FEWSHOT_URL", "http://localhost:{EMBEDDED_PORT}")  # the first one',
+                  ""]
     lines += [
         "",
         "def post(url, body, token_variable=None):",
@@ -123,8 +132,9 @@ def python_snippet(calls: Sequence[Call], model_path: str = "") -> str:
             if key in PROMPT_KEYS:
                 shared.setdefault(PROMPT_KEYS[key], value)
     lines += ["", *(f"{name} = {_literal(value)}" for name, value in shared.items())]
+    first_local = next(iter(servers), None)
     for c in calls:
-        url = f'EMBEDDED + "{PATHS["local"]}"' if c.kind == "local" else json.dumps(c.url)
+        url = f'EMBEDDED + "{PATHS["local"]}"' if c.url == first_local else json.dumps(c.url)
         token = f", {json.dumps(c.token_variable)}" if c.token_variable else ""
         answer = ANSWERS[c.kind].format(stops=repr(list(c.stops)))
         body = {k: _Name(PROMPT_KEYS[k]) if shared.get(PROMPT_KEYS.get(k)) == v else v for k, v in c.body.items()}
@@ -137,7 +147,7 @@ def curl_lines(calls: Sequence[Call]) -> str:
     """One curl command per call; tokens from the shell's environment."""
     out = []
     for c in calls:
-        url = f"{EMBEDDED_URL}{PATHS['local']}" if c.kind == "local" else c.url
+        url = c.url
         auth = f' -H "Authorization: Bearer ${c.token_variable}"' if c.token_variable else ""
         body = json.dumps(c.body, ensure_ascii=False)
         out.append(f"# {c.title}\ncurl -s {shlex.quote(url)} -H 'Content-Type: application/json'{auth} "

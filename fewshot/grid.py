@@ -53,7 +53,8 @@ def expand(
             seed = settings.seed if settings.seed is None else settings.seed + i
             cells.append(Cell(settings.model_copy(update={"seed": seed}), shots, i, backend))
     if len(cells) > MAX_CELLS:
-        raise ConfigError(f"That grid has {len(cells)} cells; the limit is {MAX_CELLS}. Sweep fewer values.")
+        raise ConfigError(f"That is {len(cells)} completions in one run; the limit is {MAX_CELLS}. "
+                          "Sweep fewer values or take fewer samples.")
     return cells
 
 

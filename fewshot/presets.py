@@ -14,6 +14,7 @@ import binascii
 import json
 import os
 import re
+import tempfile
 import zlib
 from pathlib import Path
 from typing import Literal
@@ -32,6 +33,7 @@ LINK_VERSION = "1."
 DEFAULT_PRESET = "sentiment"
 FEATURED = ("sentiment", "translate-en-fr")  # the blog's two examples lead the list
 MAX_COLUMNS = 6
+MAX_SAMPLES = 10
 ENDPOINTS = ("A", "B", "C")  # named endpoints a column can run on; "" is the embedded model
 EndpointName = Literal["A", "B", "C"]
 
@@ -61,6 +63,7 @@ class Preset(BaseModel):
     query: str = ""
     template: Template = Template()
     columns: tuple[Column, ...] = Field(DEFAULT_COLUMNS, min_length=1, max_length=MAX_COLUMNS)
+    samples: int = Field(1, ge=1, le=MAX_SAMPLES, description="Completions per column.")
     endpoints: dict[EndpointName, BackendSpec] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -124,12 +127,12 @@ def find(name_or_path: str, folders: tuple[Path, ...] | None = None) -> Preset:
 
 # --- user presets ------------------------------------------------------------------------------
 
-SLUG = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
+SLUG = re.compile(r"[^\W_]+(-[^\W_]+)*")  # letters (any script) and digits, single dashes between
 
 
 def slug(name: str) -> str:
-    """The file id for a display name: lower-case letters, digits and single dashes."""
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:60].strip("-")
+    """The file id for a display name: lower-case letters (any script), digits and single dashes."""
+    return re.sub(r"[\W_]+", "-", name.lower()).strip("-")[:60].strip("-")
 
 
 class Store:
@@ -161,36 +164,51 @@ class Store:
         return path
 
     def save(self, name: str, preset: Preset, overwrite: bool = True) -> str:
-        """Save under `name` (the display name goes into the file); returns the id."""
+        """Save under `name` (the display name goes into the file); returns the id. Saving again
+        under the same name replaces the preset; a different name with the same id is refused."""
         name = name.strip()
         path = self.path(name)
-        if path.exists() and not overwrite:
-            raise ConfigError(f"A preset named {name!r} exists already.")
+        if path.exists():
+            existing = _name_in(path)
+            if not overwrite or (existing is not None and existing.strip().lower() != name.lower()):
+                raise ConfigError(f"A saved preset {existing or path.stem!r} has a name too close to {name!r}: "
+                                  "choose another name, or save under that one to replace it.")
         preset = Preset.model_validate({**preset.model_dump(), "name": name[:80]})
         self.folder.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".json.tmp")
-        temporary.write_text(to_json(preset), encoding="utf-8")
-        temporary.replace(path)  # never a half-written preset file
+        with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=self.folder, suffix=".tmp", delete=False) as f:
+            f.write(to_json(preset))
+        Path(f.name).replace(path)  # never a half-written preset file, even with two saves at once
         return path.stem
 
     def rename(self, key: str, new_name: str) -> str:
         old = self._own(key)
         preset = load_file(old)
-        new_key = self.save(new_name, preset, overwrite=slug(new_name) == key)
-        if new_key != key:
-            old.unlink()
+        if slug(new_name) == key:  # the same file: only the display name changes
+            old.write_text(to_json(preset.model_copy(update={"name": new_name.strip()[:80]})), encoding="utf-8")
+            return key
+        new_key = self.save(new_name, preset, overwrite=False)
+        old.unlink()
         return new_key
 
     def delete(self, key: str) -> None:
         self._own(key).unlink()
 
-    def _own(self, key: str) -> Path:
+    def _own(self, key: str | None) -> Path:
+        if not key or not SLUG.fullmatch(key):
+            raise ConfigError("Choose one of your saved presets first.")
         if (self.builtin / f"{key}.json").exists():
             raise ConfigError("Built-in presets cannot be renamed or deleted; save a copy under another name.")
         path = self.folder / f"{key}.json"
-        if not SLUG.fullmatch(key) or not path.exists():
+        if not path.exists():
             raise ConfigError(f"There is no saved preset {key!r}.")
         return path
+
+
+def _name_in(path: Path) -> str | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("name")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 # --- share links ---------------------------------------------------------------------------------

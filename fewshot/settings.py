@@ -89,7 +89,9 @@ def describe_validation_error(exc: ValidationError) -> str:
         elif err["type"] == "missing":
             parts.append(f"{where} is missing")
         else:
-            parts.append(f"{where} {message[:1].lower()}{message[1:]} (got {err.get('input')!r})")
+            got = repr(err.get("input"))
+            got = got if len(got) <= 80 else got[:77] + "..."
+            parts.append(f"{where} {message[:1].lower()}{message[1:]} (got {got})")
     return "; ".join(parts)
 
 

@@ -73,7 +73,7 @@ def test_a_tampered_link_says_so_and_opens_the_default(page, app_url):
     expect(page.get_by_text(re.compile("damaged or incomplete")).first).to_be_visible(timeout=30_000)
     expect(field(page, "query")).to_have_value(presets.find("sentiment").query)
     page.goto(app_url + "?preset=does-not-exist")
-    expect(page.get_by_text(re.compile("names a preset 'does-not-exist'")).first).to_be_visible(timeout=30_000)
+    expect(page.get_by_text(re.compile("There is no preset 'does-not-exist' here")).first).to_be_visible(timeout=30_000)
 
 
 def test_save_rename_and_delete_a_preset(page, app_url, app_presets_dir):
@@ -166,3 +166,47 @@ def test_on_a_space_links_point_at_the_space_page(page, space_app_url):
     set_text(page, "query", "changed")
     page.click("#copy-link")
     expect(field(page, "link")).to_have_value(re.compile(r"^https://huggingface\.co/spaces/fewshot/playground\?state=1\."))
+
+
+def test_after_opening_a_link_the_page_can_be_saved_and_shared_again(page, app_url, app_presets_dir):
+    state = presets.find("keywords").model_copy(update={"query": "From a link", "samples": 3,
+                                                        "description": "shared by a teammate"})
+    open_app(page, app_url + "?state=" + presets.encode_state(state))
+    expect(field(page, "query")).to_have_value("From a link")
+    expect(page.locator("#samples input[type=number]")).to_have_value("3")
+    open_section(page, "Save, share, get code", "preset-name")
+    expect(field(page, "preset-description")).to_have_value("shared by a teammate")
+    reshared = copy_link(page)
+    assert presets.decode_state(reshared.split("?state=")[1]) == state
+    set_text(page, "preset-name", "From the link")
+    page.click("#save")
+    expect(page.get_by_text("Saved “From the link”").first).to_be_visible()
+    saved = json.loads((app_presets_dir / "from-the-link.json").read_text())
+    assert saved["samples"] == 3 and saved["description"] == "shared by a teammate"
+    page.click("#delete")
+    expect(page.get_by_text("Deleted").first).to_be_visible()
+    assert "?state=" in copy_link(page)  # still works with no preset selected
+
+
+def test_a_preset_broken_on_disk_says_which_file_and_field(page, app_url, app_presets_dir):
+    open_app(page, app_url)
+    open_section(page, "Save, share, get code", "preset-name")
+    set_text(page, "preset-name", "Soon broken")
+    page.click("#save")
+    expect(page.get_by_text("Saved “Soon broken”").first).to_be_visible()
+    path = app_presets_dir / "soon-broken.json"
+    path.write_text(path.read_text().replace('"query"', '"qeury"'))
+    choose(page, "preset", "Soon broken (saved)")
+    expect(page.get_by_text(re.compile(r"soon-broken\.json.*unknown field 'qeury'")).first).to_be_visible()
+    expect(field(page, "query")).to_have_value(presets.find("sentiment").query)  # the page is untouched
+    path.unlink()
+
+
+def test_raw_mode_locks_the_fields_it_would_overwrite(page, app_url):
+    open_app(page, app_url)
+    page.get_by_label("Edit raw prompt").check()
+    expect(field(page, "task")).not_to_be_editable()
+    expect(field(page, "query")).not_to_be_editable()
+    page.get_by_label("Edit raw prompt").uncheck()
+    expect(field(page, "task")).to_be_editable()
+    expect(field(page, "query")).to_be_editable()

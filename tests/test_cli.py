@@ -97,3 +97,16 @@ def test_faults_that_recover_within_the_retry_budget_simply_succeed(replay):
 def test_a_remote_backend_needs_a_url():
     out = cli("run", "sentiment", "--backend", "openai")
     assert out.returncode == 2 and "needs --url" in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "sentiment", "--url", "http://x:8000"], "--url needs --backend"),
+        (["run", "sentiment", "--sweep", "temperature=0.1", "--sweep", "temperature=0.5"], "given twice"),
+        (["run", "sentiment", "--samples", "100"], "limit is 64"),
+    ],
+)
+def test_more_bad_input(args, message):
+    out = cli(*args)
+    assert out.returncode == 2 and message in out.stderr and len(out.stderr.strip().splitlines()) == 1

@@ -26,8 +26,8 @@ def run_snippet(code: str, tmp_path, **env) -> list[str]:
 
 
 def test_exported_python_reproduces_the_embedded_greedy_completion(tmp_path, local_backend, llama_server):
-    call = codegen.call("Column 1", PROMPT, GREEDY, BackendSpec())
-    code = codegen.python_snippet([call], str(local_backend.path))
+    call = codegen.call("Column 1", PROMPT, GREEDY, BackendSpec(model=str(local_backend.path)))
+    code = codegen.python_snippet([call])
     assert f"--model {local_backend.path}" in code
     printed = run_snippet(code, tmp_path, FEWSHOT_URL=llama_server)
     assert printed == generate(local_backend, PROMPT, GREEDY).text + "\n"
@@ -48,12 +48,22 @@ def test_exported_python_runs_for_every_protocol(tmp_path, replay, kind, path, e
 
 
 def test_several_columns_share_one_prompt_literal():
-    calls = [codegen.call(f"Column {i}", PROMPT, GenerationSettings(temperature=t), BackendSpec())
+    calls = [codegen.call(f"Column {i}", PROMPT, GenerationSettings(temperature=t), BackendSpec(model="m.gguf"))
              for i, t in enumerate((0.1, 0.5, 0.9), start=1)]
-    code = codegen.python_snippet(calls, "model.gguf")
+    code = codegen.python_snippet(calls)
     compile(code, "snippet", "exec")
     assert code.count("Tweet: I hate it when my phone battery dies.") == 1
     assert code.count("'prompt': PROMPT") == 3 and "'temperature': 0.9" in code
+
+
+def test_two_model_files_get_a_server_each():
+    calls = [codegen.call("a", PROMPT, GREEDY, BackendSpec(model="/m/a.gguf"), port=8000),
+             codegen.call("b", PROMPT, GREEDY, BackendSpec(model="/m/b.gguf"), port=8001)]
+    code = codegen.python_snippet(calls)
+    assert "--model /m/a.gguf --port 8000" in code and "--model /m/b.gguf --port 8001" in code
+    assert 'post(EMBEDDED + "/v1/completions", body)' in code
+    assert 'post("http://localhost:8001/v1/completions", body)' in code
+    assert "http://localhost:8001/v1/completions" in codegen.curl_lines(calls)
 
 
 def test_tokens_are_read_from_the_environment_never_written(monkeypatch):

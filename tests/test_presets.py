@@ -176,3 +176,23 @@ def test_state_to_link_to_state_is_the_identity(task, query, name, pairs, prefix
         return  # larger than the bound: refused with a message, never a broken link
     assert len(link) <= presets.LINK_MAX_CHARS
     assert presets.decode_state(link) == state
+
+
+def test_names_in_any_script_and_names_too_close_to_another(store):
+    assert store.save("日本語のプロンプト", presets.find("sentiment")) == "日本語のプロンプト"
+    store.save("My Test", presets.find("sentiment"))
+    store.save("my test", presets.find("sentiment"))  # the same name, any case: replaces it
+    with pytest.raises(ConfigError, match="name too close"):
+        store.save("my-test!", presets.find("sentiment"))
+    assert store.rename("my-test", "MY TEST") == "my-test"
+    assert store.load()[0]["my-test"].name == "MY TEST"
+    with pytest.raises(ConfigError, match="Choose one of your saved presets"):
+        store.delete(None)
+    with pytest.raises(ConfigError, match="Choose one of your saved presets"):
+        store.delete("../presets/sentiment")
+
+
+def test_long_bad_values_are_shortened_in_messages():
+    with pytest.raises(ConfigError) as error:
+        presets.parse_preset(json.dumps({"name": "x", "columns": [{"end_sequence": "#" * 5000, "top_k": "z" * 500}]}))
+    assert len(str(error.value)) < 400 and "..." in str(error.value)
