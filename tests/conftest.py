@@ -60,16 +60,22 @@ def local_backend():
     return LocalBackend()
 
 
+def serving(proc: subprocess.Popen, url: str, ready: str) -> Iterator[str]:
+    """Yield `url` once `ready` answers 200; stop the server afterwards."""
+    try:
+        wait_for_http(ready, proc)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
 def serve_app(log_name: str, presets_dir: Path, **env: str) -> Iterator[str]:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     port = free_port()
     proc = start_app(port, ARTIFACTS / log_name, FEWSHOT_PRESETS_DIR=str(presets_dir), **env)
-    try:
-        wait_for_http(f"http://127.0.0.1:{port}/", proc)
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+    url = f"http://127.0.0.1:{port}/"
+    yield from serving(proc, url, url)
 
 
 @pytest.fixture(scope="session")
@@ -134,9 +140,4 @@ def llama_server(local_backend) -> Iterator[str]:
          "--verbose", "False"],
         stdout=log, stderr=subprocess.STDOUT,
     )
-    try:
-        wait_for_http(f"http://127.0.0.1:{port}/v1/models", proc)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+    yield from serving(proc, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}/v1/models")

@@ -388,7 +388,8 @@ def http_error(status: int, body: str, headers: Any, backend: str, model: str = 
                                f"{said}", backend=backend, status=402, detail=detail)
     if status == 404:
         what = f"the model {model!r} or the endpoint" if model else "the model or the endpoint"
-        hint = f" Run `ollama pull {model or 'MODEL'}` on the server." if backend == "ollama" else \
+        hint = f" If the model is not pulled yet, run `ollama pull {model or 'MODEL'}` on the server; otherwise " \
+            "check the URL (e.g. http://host:11434)." if backend == "ollama" else \
             " Check the model name and the URL (the server's base URL, e.g. http://host:8080)."
         return BackendRejected(f"Not found (404): {what} does not exist.{hint}{said}",
                                backend=backend, status=404, detail=detail)
