@@ -728,8 +728,8 @@ def column_controls(i: int, column: presets.Column) -> ColumnControls:
             buttons=["copy"], elem_classes="completion", elem_id=f"c{i}-text",
         )
         with gr.Row(elem_classes="verdict"):
-            good = gr.Button("👍", size="sm", min_width=40, elem_id=f"c{i}-good")
-            bad = gr.Button("👎", size="sm", min_width=40, elem_id=f"c{i}-bad")
+            good = gr.Button("👍 Good", size="sm", min_width=60, elem_id=f"c{i}-good")
+            bad = gr.Button("👎 Bad", size="sm", min_width=60, elem_id=f"c{i}-bad")
             add = gr.Button("Add as example", size="sm", min_width=110, elem_id=f"c{i}-add")
         status = gr.Markdown(elem_classes="status", elem_id=f"c{i}-status")
     return ColumnControls(box, backend, [widgets[name] for name in SETTING_FIELDS], text, status, good, bad, add)
