@@ -25,9 +25,16 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.common import build_prompt, free_port, peak_mb  # noqa: E402
 
 
-def endpoint_defaults(client, name: str) -> list:
+def endpoint_values(client, name: str, changes: dict | None = None) -> list:
+    """An endpoint's arguments: the page's initial values, with `changes` keyed by (widget label, n-th
+    widget with that label), since several columns have widgets of the same name."""
     params = client.view_api(return_format="dict", print_info=False)["named_endpoints"][name]["parameters"]
-    return [p.get("parameter_default") for p in params]
+    values, seen = [], {}
+    for p in params:
+        label = p.get("label")
+        n = seen[label] = seen.get(label, -1) + 1
+        values.append((changes or {}).get((label, n), p.get("parameter_default")))
+    return values
 
 
 def first_text_and_done(client, values: list) -> tuple[float, float]:
@@ -67,7 +74,7 @@ def main() -> None:
         from gradio_client import Client
 
         client = Client(url, verbose=False)
-        run_values = endpoint_defaults(client, "/run")  # the page's initial values: the default preset
+        run_values = endpoint_values(client, "/run")  # the page's initial values: the default preset
         cold_first, cold_done = first_text_and_done(client, run_values)  # includes loading the model
         runs = [first_text_and_done(client, run_values) for _ in range(args.runs)]
         first = statistics.median(r[0] for r in runs)
@@ -79,11 +86,14 @@ def main() -> None:
         local = LocalBackend()
         prompt = build_prompt(local)[0].render()
         n_prompt = local.count_tokens(prompt)
-        sweep = endpoint_defaults(client, "/sweep")
-        # raw prompt; 8 temperatures x 1 sample; base: max 32 new tokens, end sequence ###
-        sweep[6:11] = [True, prompt, "temperature", "0, 0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.4", 1]
-        sweep[11:] = [0.5, 32, "###", 1.0, 0, 1.0, None]
-        client.predict(*sweep, api_name="/sweep")
+        sweep = endpoint_values(client, "/sweep", {  # the raw prompt; 8 temperatures, 1 sample each
+            ("Edit raw prompt", 0): True, ("Prompt preview", 0): prompt, ("Setting", 0): "temperature",
+            ("Values (comma-separated)", 0): "0, 0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.4", ("Samples per value", 0): 1,
+            ("Max new tokens", 0): 32, ("End sequence", 0): "###",
+        })
+        outputs = client.predict(*sweep, api_name="/sweep")
+        if "8/8 done" not in str(outputs[-1]):
+            sys.exit(f"the sweep did not run its 8 rows: {outputs[-1]}")
         rss_sweep = peak_mb(app.pid)
     finally:
         app.terminate()
