@@ -41,7 +41,7 @@ MAX_COLUMNS = presets.MAX_COLUMNS
 ENDPOINTS = presets.ENDPOINTS
 SETTING_FIELDS = tuple(GenerationSettings.model_fields)  # one widget per field, in this order
 STORE = presets.Store()
-MAX_SAMPLES = 10
+MAX_SAMPLES = presets.MAX_SAMPLES
 STREAM_INTERVAL = 0.05  # seconds between UI updates while streaming: smooth without flooding the socket
 REMOTE_KINDS = [(label, kind) for kind, label in KINDS.items() if kind != "local"] + [
     ("Another GGUF file, embedded (give its path as the model)", "local")
@@ -159,17 +159,17 @@ def examples_to_rows(examples: tuple[Example, ...]) -> list[list[str]]:
     return [[e.input, e.output] for e in examples] or [["", ""]]
 
 
-def read_template(data) -> Template:
+def template_of(ip, op, sep) -> Template:
+    """The Format fields (escapes such as \\n written out) as a Template."""
     try:
-        return Template(input_prefix=unescape(data[PAGE.ip]), output_prefix=unescape(data[PAGE.op]),
-                        separator=unescape(data[PAGE.sep]))
+        return Template(input_prefix=unescape(ip), output_prefix=unescape(op), separator=unescape(sep))
     except ValueError:
         raise ConfigError("The output prefix and the separator cannot be empty (see Format).") from None
 
 
 def read_prompt(data) -> FewShotPrompt:
     return FewShotPrompt(task=data[PAGE.task], examples=rows_to_examples(data[PAGE.examples]),
-                         query=data[PAGE.query], template=read_template(data))
+                         query=data[PAGE.query], template=template_of(data[PAGE.ip], data[PAGE.op], data[PAGE.sep]))
 
 
 def prompt_for_run(data) -> FewShotPrompt | str:
@@ -263,13 +263,6 @@ def chat_messages(data, prompt: FewShotPrompt):
     names = {data[c.backend] for c in visible_columns(data)} - {""}
     uses_chat = any(data[PAGE.endpoint(n).kind] == "chat" for n in names)
     return gr.update(value=prompt.messages() if uses_chat else None, visible=uses_chat)
-
-
-def template_of(ip, op, sep) -> Template:
-    try:
-        return Template(input_prefix=unescape(ip), output_prefix=unescape(op), separator=unescape(sep))
-    except ValueError:
-        raise ConfigError("The output prefix and the separator cannot be empty (see Format).") from None
 
 
 def fields_editable(editable: bool) -> list:
