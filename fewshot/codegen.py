@@ -16,9 +16,9 @@ from typing import Any
 
 from .backends import BackendSpec, ollama, tgi, token_variable
 from .backends.base import PromptLike, as_text
+from .backends.chat import chat_messages
 from .backends.http import normalize_url
-from .backends.openai import OpenAIBackend, sampling_extras
-from .errors import PromptError
+from .backends.openai import OpenAIBackend, sampling_body
 from .settings import GenerationSettings
 
 EMBEDDED_PORT = 8000  # where `python -m llama_cpp.server` listens by default; more models, the next ports
@@ -73,19 +73,10 @@ def call(
         url = base + PATHS[kind]
         body = {"model": spec.model} if spec.model and kind != "local" else {}
         if kind == "chat":
-            if isinstance(prompt, str):
-                raise PromptError("A chat endpoint takes the task, examples and query as turns: turn raw mode off.")
-            body["messages"] = prompt.messages()
+            body["messages"] = chat_messages(prompt)
         else:
             body["prompt"] = as_text(prompt)
-        body |= {"max_tokens": s.max_new_tokens, "temperature": s.temperature}
-        if s.top_p < 1:
-            body["top_p"] = s.top_p
-        if stops:
-            body["stop"] = stops
-        if seed is not None:
-            body["seed"] = seed
-        body |= sampling_extras("me" if kind == "local" else flavour, s)  # e.g. llama.cpp's defaults, neutralised
+        body |= sampling_body(s, seed, "me" if kind == "local" else flavour)  # e.g. llama.cpp's defaults, neutralised
     return Call(title, kind, url, body, None if kind == "local" else token_variable(spec.url), tuple(stops),
                 spec.model if kind == "local" else "")
 

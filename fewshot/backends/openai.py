@@ -40,6 +40,18 @@ def sampling_extras(flavour: str, s: GenerationSettings) -> dict[str, Any]:
     return {}
 
 
+def sampling_body(s: GenerationSettings, seed: int | None, flavour: str) -> dict[str, Any]:
+    """The sampling fields of a completions request: the portable ones, then this server type's extras."""
+    body: dict[str, Any] = {"max_tokens": s.max_new_tokens, "temperature": s.temperature}
+    if s.top_p < 1:  # 1 is everyone's default, and TGI's OpenAI routes refuse it
+        body["top_p"] = s.top_p
+    if s.end_sequence:
+        body["stop"] = list(s.end_sequence)
+    if seed is not None:
+        body["seed"] = seed
+    return body | sampling_extras(flavour, s)
+
+
 # TGI's OpenAI routes pass its own reasons through.
 TGI_REASONS = {"eos_token": "end_of_text", "stop_sequence": "end_sequence"}
 
@@ -108,20 +120,8 @@ class OpenAIBackend(HTTPBackend):
         return out
 
     def common_body(self, settings: GenerationSettings, seed: int) -> dict[str, Any]:
-        self._probe()
-        body: dict[str, Any] = {
-            "model": self.model,
-            "max_tokens": settings.max_new_tokens,
-            "temperature": settings.temperature,
-            "seed": seed,
-            "stream": True,
-        }
-        if settings.top_p < 1:  # 1 is everyone's default, and TGI's OpenAI routes refuse it
-            body["top_p"] = settings.top_p
-        if settings.end_sequence:
-            body["stop"] = list(settings.end_sequence)
-        body.update(sampling_extras(self.flavour, settings))
-        return body
+        flavour = self.flavour  # asked first: the server's answer may name the model
+        return {"model": self.model, **sampling_body(settings, seed, flavour), "stream": True}
 
     def request(self, prompt: PromptLike, settings: GenerationSettings, seed: int) -> tuple[str, dict[str, Any]]:
         return self.path, {**self.common_body(settings, seed), "prompt": as_text(prompt)}
