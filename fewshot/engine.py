@@ -254,8 +254,7 @@ class Engine:
         self._flush()  # first tokens sampled from the stored logits go out before the decode
         entries = self._fill_batch()
         if entries:
-            if (code := C.llama_decode(self.ctx, self.batch)) != 0:
-                raise BackendError(f"llama_decode failed with code {code}", backend="embedded")
+            self._decode()
             self.steps += 1
             for i, (row, pos) in enumerate(entries):
                 if row is not None and not row.done:
@@ -294,8 +293,7 @@ class Engine:
             chunk = rest[start : start + N_BATCH]
             last = start + len(chunk) == len(rest)
             self._set_batch([(t, keep + start + j, 0, last and j == len(chunk) - 1) for j, t in enumerate(chunk)])
-            if (code := C.llama_decode(self.ctx, self.batch)) != 0:
-                raise BackendError(f"llama_decode failed with code {code}", backend="embedded")
+            self._decode()
             self.evaluated += len(chunk)
             self.prefix += chunk
             if last:
@@ -397,6 +395,10 @@ class Engine:
         for i, (token, pos, seq, logits) in enumerate(items):
             b.token[i], b.pos[i], b.n_seq_id[i], b.logits[i] = token, pos, 1, logits
             b.seq_id[i][0] = seq
+
+    def _decode(self) -> None:
+        if (code := C.llama_decode(self.ctx, self.batch)) != 0:
+            raise BackendError(f"llama_decode failed with code {code}", backend="embedded")
 
     def _logits(self, index: int) -> np.ndarray:
         return np.ctypeslib.as_array(C.llama_get_logits_ith(self.ctx, index), shape=(self.n_vocab,))
