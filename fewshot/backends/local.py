@@ -132,8 +132,11 @@ class LocalBackend:
     def check_fits(self, prompt: str, settings: GenerationSettings) -> list[int]:
         """The prompt's tokens; PromptError when prompt + max new tokens exceed the context."""
         tokens = self.tokenize(prompt)
-        n = len(tokens)
-        if not tokens:
+        self._check_length(len(tokens), settings)
+        return tokens
+
+    def _check_length(self, n: int, settings: GenerationSettings) -> None:
+        if not n:
             raise PromptError("The prompt is empty: write the text the model should continue.")
         if n + settings.max_new_tokens > self.n_ctx:
             raise PromptError(
@@ -141,7 +144,6 @@ class LocalBackend:
                 f"{n + settings.max_new_tokens}, but the model's context holds {self.n_ctx}. "
                 "Remove examples, shorten the task, or lower max new tokens."
             )
-        return tokens
 
     def stream(self, prompt: PromptLike, settings: GenerationSettings) -> Iterator[Completion]:
         for _, completion in self.generate_many([(prompt, settings)]):
@@ -157,10 +159,9 @@ class LocalBackend:
         for i, (structured, settings) in enumerate(rows):
             prompt = as_text(structured)
             try:
-                if prompt not in tokens:
-                    tokens[prompt] = self.check_fits(prompt, settings)
-                elif len(tokens[prompt]) + settings.max_new_tokens > self.n_ctx:
-                    self.check_fits(prompt, settings)
+                if prompt not in tokens:  # rows often share a prompt: tokenize it once
+                    tokens[prompt] = self.tokenize(prompt)
+                self._check_length(len(tokens[prompt]), settings)
             except FewShotError as exc:
                 yield i, failed(exc, settings, backend=self.name, model=self.model)
                 continue
