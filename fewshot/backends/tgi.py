@@ -41,6 +41,12 @@ def parameters(s: GenerationSettings, seed: int | None) -> dict[str, Any]:
     return p
 
 
+def final(details: dict[str, Any] | None) -> Final:
+    """The Final for TGI's `details` (which may be missing: the reason is then unknown)."""
+    details = details or {}
+    return Final(FINISH.get(details.get("finish_reason", ""), "stop"), 0, details.get("generated_tokens", 0))
+
+
 class TGIBackend(HTTPBackend):
     name = "tgi"
     endpoint_suffixes = ("/generate_stream", "/generate", "/v1/completions", "/v1/chat/completions", "/v1")
@@ -90,8 +96,7 @@ class TGIBackend(HTTPBackend):
             raise BackendError(f"Unexpected answer from {self.name}: {str(data)[:120]}", backend=self.name)
         if item["generated_text"]:
             yield item["generated_text"]
-        details = item.get("details") or {}
-        yield Final(FINISH.get(details.get("finish_reason", ""), "stop"), 0, details.get("generated_tokens", 0))
+        yield final(item.get("details"))
 
     def pieces(self, lines: Iterator[str]) -> Iterator[Piece]:
         seen = False
@@ -102,7 +107,6 @@ class TGIBackend(HTTPBackend):
                 yield token["text"]
             details = event.get("details")
             if details or event.get("generated_text") is not None:
-                details = details or {}
-                yield Final(FINISH.get(details.get("finish_reason", ""), "stop"), 0, details.get("generated_tokens", 0))
+                yield final(details)
                 return
         raise self.ended_early(seen)
