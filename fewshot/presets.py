@@ -173,18 +173,21 @@ class Store:
             if not overwrite or (existing is not None and existing.strip().lower() != name.lower()):
                 raise ConfigError(f"A saved preset {existing or path.stem!r} has a name too close to {name!r}: "
                                   "choose another name, or save under that one to replace it.")
-        preset = Preset.model_validate({**preset.model_dump(), "name": name[:80]})
+        self._write(path, Preset.model_validate({**preset.model_dump(), "name": name[:80]}))
+        return path.stem
+
+    def _write(self, path: Path, preset: Preset) -> None:
+        """Write through a temporary file: never a half-written preset file, even with two saves at once."""
         self.folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=self.folder, suffix=".tmp", delete=False) as f:
             f.write(to_json(preset))
-        Path(f.name).replace(path)  # never a half-written preset file, even with two saves at once
-        return path.stem
+        Path(f.name).replace(path)
 
     def rename(self, key: str, new_name: str) -> str:
         old = self._own(key)
         preset = load_file(old)
         if slug(new_name) == key:  # the same file: only the display name changes
-            old.write_text(to_json(preset.model_copy(update={"name": new_name.strip()[:80]})), encoding="utf-8")
+            self._write(old, preset.model_copy(update={"name": new_name.strip()[:80]}))
             return key
         new_key = self.save(new_name, preset, overwrite=False)
         old.unlink()
