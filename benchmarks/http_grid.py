@@ -20,14 +20,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from fewshot import presets  # noqa: E402
-from fewshot.backends.chat import ChatBackend  # noqa: E402
-from fewshot.backends.ollama import OllamaBackend  # noqa: E402
-from fewshot.backends.openai import OpenAIBackend  # noqa: E402
-from fewshot.backends.tgi import TGIBackend  # noqa: E402
+from fewshot.backends import remote_class  # noqa: E402
 from fewshot.settings import GenerationSettings  # noqa: E402
 from tests.replay_server import ReplayServer  # noqa: E402
 
-CLASSES = {"tgi": TGIBackend, "openai": OpenAIBackend, "ollama": OllamaBackend, "chat": ChatBackend}
+KINDS = ("tgi", "openai", "ollama", "chat")
 
 
 def main() -> None:
@@ -42,8 +39,8 @@ def main() -> None:
     print(f"{'protocol':<8} {'slowest single':>15} {'sequential':>11} {'concurrent':>11} {'ratio':>7} {'speed-up':>9}")
     with ReplayServer() as server:
         url = server.scenario(f"latency={args.latency}")
-        for kind, cls in CLASSES.items():
-            backend = cls(url, model="replay")
+        for kind in KINDS:
+            backend = remote_class(kind)(url, model="replay")
             backend.prepare()  # server probes (model lists) are not part of a run
             singles, sequential, concurrent = [], [], []
             for _ in range(args.repeat):

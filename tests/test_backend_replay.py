@@ -8,12 +8,8 @@ import threading
 import pytest
 
 from fewshot import grid, presets
-from fewshot.backends import BackendSpec, make_backend
+from fewshot.backends import BackendSpec, make_backend, remote_class
 from fewshot.backends.base import generate
-from fewshot.backends.chat import ChatBackend
-from fewshot.backends.ollama import OllamaBackend
-from fewshot.backends.openai import OpenAIBackend
-from fewshot.backends.tgi import TGIBackend
 from fewshot.errors import BackendRejected
 from fewshot.settings import GenerationSettings
 from tests.conftest import free_port
@@ -21,12 +17,11 @@ from tests.conftest import free_port
 PROMPT = presets.find("sentiment").prompt
 GREEDY = GenerationSettings(temperature=0, max_new_tokens=8)
 LONG = GenerationSettings(temperature=0.7, max_new_tokens=12, end_sequence=())
-CLASSES = {"tgi": TGIBackend, "ollama": OllamaBackend, "chat": ChatBackend, "openai": OpenAIBackend}
-KINDS = list(CLASSES)
+KINDS = ["tgi", "ollama", "chat", "openai"]
 
 
 def backend(kind, url, **kw):
-    return CLASSES[kind](url, **kw)
+    return remote_class(kind)(url, **kw)
 
 
 def last_request(replay, path_part):

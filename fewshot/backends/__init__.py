@@ -115,13 +115,17 @@ def _create(spec: BackendSpec, token: str | None) -> Backend:
         from .local import LocalBackend
 
         return LocalBackend(spec.model or None)
+    return remote_class(spec.kind)(spec.url, spec.model, token)
+
+
+def remote_class(kind: str) -> type:
+    """The HTTP backend class for a protocol kind (imported on use: importing fewshot stays cheap)."""
     from .chat import ChatBackend
     from .ollama import OllamaBackend
     from .openai import OpenAIBackend
     from .tgi import TGIBackend
 
-    classes = {"openai": OpenAIBackend, "tgi": TGIBackend, "ollama": OllamaBackend, "chat": ChatBackend}
-    return classes[spec.kind](spec.url, spec.model, token)
+    return {"openai": OpenAIBackend, "tgi": TGIBackend, "ollama": OllamaBackend, "chat": ChatBackend}[kind]
 
 
 __all__ = [
@@ -132,6 +136,7 @@ __all__ = [
     "PromptLike",
     "as_text",
     "make_backend",
+    "remote_class",
     "token_for",
     "token_variable",
 ]
