@@ -345,10 +345,16 @@ def read_state(data) -> presets.Preset:
     )
 
 
-def preset_choices(select=KEEP):
-    """The preset list as it is on disk now; `select` a preset, None (none), or KEEP."""
-    found, builtin, _ = STORE.load()
-    choices = [(p.name if key in builtin else f"{p.name} (saved)", key) for key, p in presets.ordered(found)]
+def choice_list(found: dict[str, presets.Preset], builtin: set[str]) -> list[tuple[str, str]]:
+    """(label, id) per preset, the user's own marked as saved."""
+    return [(p.name if key in builtin else f"{p.name} (saved)", key) for key, p in presets.ordered(found)]
+
+
+def preset_choices(select=KEEP, loaded=None):
+    """The preset list as it is on disk now (or as `STORE.load()` just gave it); `select` a preset,
+    None (none), or KEEP."""
+    found, builtin, _ = loaded or STORE.load()
+    choices = choice_list(found, builtin)
     return gr.update(choices=choices) if select is KEEP else gr.update(choices=choices, value=select)
 
 
@@ -463,20 +469,22 @@ def open_link(request: gr.Request):
     """Open the state a link carries (?preset= or ?state=); a bad link says why and opens the default.
     Also brings the preset list up to date (presets saved since the app started)."""
     params = dict(request.query_params) if request else {}
-    found, _, _ = STORE.load()
+    loaded = STORE.load()  # once per page open: the files are read for the list and the preset alike
+    found = loaded[0]
     try:
         if "state" in params:
-            return state_updates(presets.decode_state(params["state"])) | {PRESET["dropdown"]: preset_choices(None)}
+            return state_updates(presets.decode_state(params["state"])) | {
+                PRESET["dropdown"]: preset_choices(None, loaded)}
         if "preset" in params:
             key = params["preset"]
             if key not in found:
                 raise missing_preset(key)
-            return state_updates(found[key]) | {PRESET["dropdown"]: preset_choices(key)}
-        return {PRESET["dropdown"]: preset_choices()}  # no link: the page as built
+            return state_updates(found[key]) | {PRESET["dropdown"]: preset_choices(key, loaded)}
+        return {PRESET["dropdown"]: preset_choices(KEEP, loaded)}  # no link: the page as built
     except FewShotError as exc:
         gr.Warning(f"This link was not opened: {exc} The default preset is open instead.")
         return state_updates(found[presets.DEFAULT_PRESET]) | {
-            PRESET["dropdown"]: preset_choices(presets.DEFAULT_PRESET)}
+            PRESET["dropdown"]: preset_choices(presets.DEFAULT_PRESET, loaded)}
 
 
 def get_code(data):
@@ -784,8 +792,7 @@ def build_demo() -> gr.Blocks:
         with gr.Row(equal_height=False):
             with gr.Column(scale=5):
                 preset = PRESET["dropdown"] = gr.Dropdown(
-                    [(p.name if key in builtin else f"{p.name} (saved)", key) for key, p in presets.ordered(found)],
-                    value=presets.DEFAULT_PRESET, label="Preset", elem_id="preset",
+                    choice_list(found, builtin), value=presets.DEFAULT_PRESET, label="Preset", elem_id="preset",
                     info="Loads a task, examples, query, columns and endpoints.",
                 )
                 task = gr.Textbox(first.task, label="Task description", lines=2, max_lines=8, elem_id="task")
