@@ -633,9 +633,8 @@ def run_evaluation(data, progress=gr.Progress()):  # noqa: B008 - Gradio's way t
     try:
         prompt = read_prompt(data)
         rows = evaluate.read_labelled(data[EVAL["file"]], int(data[EVAL["limit"]]))
-        chosen = [s.strip() for s in (data[EVAL["labels"]] or "").split(",") if s.strip()] or None
         result = evaluate.evaluate(
-            embedded(), prompt, rows, chosen, bool(data[EVAL["calibrate"]]),
+            embedded(), prompt, rows, evaluate.parse_labels(data[EVAL["labels"]]), bool(data[EVAL["calibrate"]]),
             progress=lambda done, total: progress(done / total, desc=f"{done}/{total} scored"),
         )
     except FewShotError as exc:

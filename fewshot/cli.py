@@ -106,8 +106,8 @@ def evaluate_command(args: argparse.Namespace) -> int:
     preset = presets.find(args.preset)
     prompt = preset.prompt if args.shots is None else preset.prompt.with_shots(grid._shots(args.shots))
     rows = evaluate.read_labelled(args.data, args.limit)
-    labels = [s.strip() for s in args.labels.split(",") if s.strip()] if args.labels else None
-    result = evaluate.evaluate(LocalBackend(args.model), prompt, rows, labels, calibrate=not args.no_calibrate)
+    result = evaluate.evaluate(LocalBackend(args.model), prompt, rows, evaluate.parse_labels(args.labels),
+                               calibrate=not args.no_calibrate)
     print(f"{len(rows)} rows, {len(prompt.examples)} examples in the prompt, labels: {', '.join(result.labels)}")
     print(f"accuracy:            {result.accuracy:.3f}")
     if result.calibrated is not None:

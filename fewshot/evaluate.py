@@ -34,6 +34,11 @@ def distribution(texts: Sequence[str]) -> list[tuple[str, int]]:
     return Counter(label_of(t) for t in texts).most_common()
 
 
+def parse_labels(text: str | None) -> list[str] | None:
+    """`positive, negative` -> ["positive", "negative"]; None when none are given (use the file's)."""
+    return [s.strip() for s in (text or "").split(",") if s.strip()] or None
+
+
 def read_labelled(path: str | Path, limit: int | None = None) -> pd.DataFrame:
     """A CSV with columns text,label; errors name the file and what is wrong."""
     name = Path(path).name
