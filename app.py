@@ -562,11 +562,12 @@ def column_view(snapshots: list[Completion | None]) -> tuple[str, str]:
     return "\n".join(texts), status
 
 
-def distribution_plot(groups: list[tuple[str, list[Completion | None]]], visible: bool):
+def distribution_plot(groups: list[tuple[str, list[Completion | None]]]):
+    """The answers of each group's finished samples, as a bar chart (hidden until there are any)."""
     table = evaluate.distribution_table(
         [(name, [c.text for c in cs if c is not None and c.done and not c.error]) for name, cs in groups]
     )
-    return gr.update(value=table, visible=visible and not table.empty, x="group", y="count", color="answer",
+    return gr.update(value=table, visible=not table.empty, x="group", y="count", color="answer",
                      sort=[name for name, _ in groups])
 
 
@@ -586,14 +587,16 @@ def run(data, request: gr.Request):
     n = len(columns)
     sent: dict = {}
     for latest in updates:
-        views = [column_view(latest[i * k : (i + 1) * k]) for i in range(n)] + [("", "")] * (MAX_COLUMNS - n)
-        groups = [(names[i], latest[i * k : (i + 1) * k]) for i in range(n)]
+        per_column = [latest[i * k : (i + 1) * k] for i in range(n)]
+        views = [column_view(snapshots) for snapshots in per_column] + [("", "")] * (MAX_COLUMNS - n)
         out = {c.text: v[0] for c, v in zip(PAGE.columns, views, strict=True)}
         out |= {c.status: v[1] for c, v in zip(PAGE.columns, views, strict=True)}
         # Only what changed: a finished column is not rewritten, so a correction typed into it stays.
         changed = {widget: value for widget, value in out.items() if sent.get(widget, object()) != value}
         sent |= changed
-        yield changed | {DIST_PLOT: distribution_plot(groups, k > 1)}
+        # One sample per column has no distribution: the chart stays hidden and no data is sent for it.
+        plot = distribution_plot(list(zip(names, per_column, strict=True))) if k > 1 else gr.update(visible=False)
+        yield changed | {DIST_PLOT: plot}
 
 
 def run_sweep(data, request: gr.Request):
@@ -618,7 +621,7 @@ def run_sweep(data, request: gr.Request):
         done = sum(c is not None and c.done for c in latest)
         groups = [(name, [c for c, label in zip(latest, labels, strict=True) if label == name]) for name in order]
         yield {
-            SWEEP["plot"]: distribution_plot(groups, True), SWEEP["table"]: table,
+            SWEEP["plot"]: distribution_plot(groups), SWEEP["table"]: table,
             SWEEP["status"]: f"{'✓' if done == len(cells) else '⏳'} {done}/{len(cells)} done",
         }
 

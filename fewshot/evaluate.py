@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .errors import ConfigError, PromptError
@@ -97,21 +98,8 @@ def evaluate(
     labels = list(labels or sorted(rows["label"].unique()))
     if len(labels) < 2:
         raise ConfigError("Evaluation needs at least two labels.")
-    # The model writes the space after the output prefix itself, as in every example.
-    lead = prompt.template.output_prefix[len(prompt.template.output_prefix.rstrip(" ")) :]
-    continuations = [lead + label for label in labels]
     queries = [*rows["text"], CONTENT_FREE] if calibrate else list(rows["text"])
-    probabilities: list[list[float]] = []
-    for start in range(0, len(queries), batch):
-        chunk = queries[start : start + batch]
-        texts = [prompt.model_copy(update={"query": q}).render() for q in chunk]
-        scores = scorer.score_many([(t, c) for t in texts for c in continuations])
-        for i in range(len(chunk)):
-            probabilities.append(_softmax(scores[i * len(labels) : (i + 1) * len(labels)]))
-        if progress:
-            progress(min(start + batch, len(queries)), len(queries))
-    if not probabilities:
-        raise PromptError("Nothing to evaluate.")
+    probabilities = label_probabilities(scorer, prompt, queries, labels, batch=batch, progress=progress).tolist()
     result = Evaluation(labels, list(rows["label"]), [labels[_argmax(p)] for p in probabilities[: len(rows)]])
     if calibrate:
         bias = probabilities[-1]
@@ -121,6 +109,38 @@ def evaluate(
             for probs in probabilities[: len(rows)]
         ]
     return result
+
+
+def continuations(prompt: FewShotPrompt, labels: Sequence[str]) -> list[str]:
+    """Each label as the model would write it after the query's output prefix."""
+    # The model writes the space after the output prefix itself, as in every example.
+    lead = prompt.template.output_prefix[len(prompt.template.output_prefix.rstrip(" ")) :]
+    return [lead + label for label in labels]
+
+
+def label_probabilities(
+    scorer,
+    prompt: FewShotPrompt,
+    queries: Sequence[str],
+    labels: Sequence[str],
+    batch: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """(len(queries) × len(labels)) label probabilities: each label scored after `prompt` with the
+    query in place, softmaxed over the labels. The one scoring primitive evaluation, example
+    selection and the bias probe share. `scorer.score_many([(text, continuation)])` returns
+    log-probabilities (the embedded backend; remote backends that can score)."""
+    labels = list(labels)
+    ends = continuations(prompt, labels)
+    rows: list[list[float]] = []
+    for start in range(0, len(queries), batch):
+        chunk = queries[start : start + batch]
+        texts = [prompt.model_copy(update={"query": q}).render() for q in chunk]
+        scores = scorer.score_many([(t, c) for t in texts for c in ends])
+        rows += [_softmax(scores[i * len(labels) : (i + 1) * len(labels)]) for i in range(len(chunk))]
+        if progress:
+            progress(min(start + batch, len(queries)), len(queries))
+    return np.array(rows, dtype=float).reshape(len(rows), len(labels))
 
 
 def _softmax(logprobs: Sequence[float]) -> list[float]:
