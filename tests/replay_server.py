@@ -25,6 +25,7 @@ The behaviour is chosen by a path prefix, so a backend's base URL selects it:
     http://127.0.0.1:PORT/s/modelsdown=1/       the first GET /v1/models answers 503
     http://127.0.0.1:PORT/s/held/               every POST waits until the test sets `server.release`
     http://127.0.0.1:PORT/s/stall=5000/         streams two tokens, then sends nothing for 5 s and closes
+    http://127.0.0.1:PORT/s/echo/               401 whose message repeats the Authorization header it got
 
 Every native TGI request is checked as TGI checks it (422 for temperature <= 0, top_p outside (0, 1),
 more than 4 stop strings).
@@ -134,6 +135,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if name == "held" and method == "POST":
             _held(self.replay)
+        if name == "echo":  # a careless server that quotes the credentials back
+            return self._json(401, {"error": f"Invalid credentials: {self.headers.get('Authorization')}"})
         if name == "status":
             return self._error(protocol, int(value))
         if name == "context":

@@ -165,6 +165,7 @@ class HTTPBackend:
         self.session.mount("https://", HTTPAdapter(pool_connections=2, pool_maxsize=max_concurrency))
         if token:
             self.session.headers["Authorization"] = f"Bearer {token}"
+        self._token = token or ""
         self.gate = Gate(max_concurrency)
 
     def set_concurrency(self, limit: int) -> None:
@@ -184,6 +185,20 @@ class HTTPBackend:
     def close(self) -> None:
         """Close the kept-alive connections (rows still streaming finish on theirs)."""
         self.session.close()
+
+    def hide_token(self, text: str) -> str:
+        """`text` without this backend's token: a server may quote the credentials it got in an error."""
+        return text.replace(self._token, "[token]") if self._token and text else text
+
+    def _failed(self, exc: Exception, settings: GenerationSettings) -> Completion:
+        """A failed row for an error caught outside the stream, logged (as one line if expected)."""
+        error = exc if isinstance(exc, FewShotError) else BackendError(f"Unexpected failure: {exc}", backend=self.name)
+        message = self.hide_token(str(error))
+        if isinstance(exc, FewShotError):
+            log.warning("%s at %s: %s", self.name, self.url, " ".join(message.split()))
+        else:
+            log_failure(log, f"{self.name} at {self.url}", exc)
+        return replace(failed(error, settings, backend=self.name, model=self.model), error=message)
 
     # --- to write per protocol --------------------------------------------------------------
 
@@ -216,8 +231,7 @@ class HTTPBackend:
         try:
             self.prepare()
         except FewShotError as exc:
-            log_failure(log, f"{self.name} at {self.url}", exc)
-            yield failed(exc, settings, backend=self.name, model=self.model)
+            yield self._failed(exc, settings)
             return
         with self.gate.slot():  # in the caller's own thread
             yield from self._send(prompt, settings, None)
@@ -231,19 +245,13 @@ class HTTPBackend:
         stop = StopFlag(cancel)
         caller = object()  # this call's turn at the gate
 
-        def fail_all(exc: FewShotError) -> None:
-            for i, (_, settings) in enumerate(rows):
-                events.put((i, failed(exc, settings, backend=self.name, model=self.model)))
-
         def work(i: int, prompt: PromptLike, settings: GenerationSettings) -> None:
             """One row, in a pool thread, holding a gate slot it got before the thread."""
             try:
                 for c in self._send(prompt, settings, stop):
                     events.put((i, c))
             except Exception as exc:  # a row never goes missing, whatever happens in it
-                log_failure(log, f"{self.name} row at {self.url}", exc)
-                events.put((i, failed(BackendError(f"Unexpected failure: {exc}"), settings,
-                                      backend=self.name, model=self.model)))
+                events.put((i, self._failed(exc, settings)))
             finally:
                 self.gate.leave()
 
@@ -254,7 +262,7 @@ class HTTPBackend:
             try:
                 executor().submit(work, i, prompt, settings)
             except RuntimeError as exc:  # the pool is shut down: the interpreter is exiting
-                events.put((i, failed(BackendError(f"Not sent: {exc}"), settings, backend=self.name, model=self.model)))
+                events.put((i, self._failed(BackendUnavailable(f"Not sent: {exc}", backend=self.name), settings)))
                 return False
             return True
 
@@ -263,8 +271,8 @@ class HTTPBackend:
             try:
                 self.prepare()
             except Exception as exc:
-                log_failure(log, f"{self.name} at {self.url}", exc)
-                fail_all(exc if isinstance(exc, FewShotError) else BackendError(f"Unexpected failure: {exc}"))
+                for i, (_, settings) in enumerate(rows):
+                    events.put((i, self._failed(exc, settings)))
                 return
             for i, (prompt, settings) in enumerate(rows):
                 self.gate.enter(caller, partial(start, i, prompt, settings))
@@ -305,7 +313,9 @@ class HTTPBackend:
                 ignored = self.ignored(settings)
                 note = f"not sent to this server: {', '.join(ignored)}" if ignored else None
             if c.error:
-                log.warning("%s row at %s failed: %s", self.name, self.url, " ".join(c.error.split()))
+                c = replace(c, error=self.hide_token(c.error))
+                if stop is None or not stop.is_set():  # a stopped row's end is nobody's failure
+                    log.warning("%s row at %s failed: %s", self.name, self.url, " ".join(c.error.split()))
             if stop is not None and stop.is_set() and not c.done:
                 yield replace(c, finish_reason="cancelled", model=self.model)
                 return
