@@ -190,13 +190,13 @@ class HTTPBackend:
         """`text` without this backend's token: a server may quote the credentials it got in an error."""
         return text.replace(self._token, "[token]") if self._token and text else text
 
-    def _failed(self, exc: Exception, settings: GenerationSettings) -> Completion:
+    def _failed(self, exc: Exception, settings: GenerationSettings, logged: bool = True) -> Completion:
         """A failed row for an error caught outside the stream, logged (as one line if expected)."""
         error = exc if isinstance(exc, FewShotError) else BackendError(f"Unexpected failure: {exc}", backend=self.name)
         message = self.hide_token(str(error))
-        if isinstance(exc, FewShotError):
+        if logged and isinstance(exc, FewShotError):
             log.warning("%s at %s: %s", self.name, self.url, " ".join(message.split()))
-        else:
+        elif logged:
             log_failure(log, f"{self.name} at {self.url}", exc)
         return replace(failed(error, settings, backend=self.name, model=self.model), error=message)
 
@@ -272,7 +272,7 @@ class HTTPBackend:
                 self.prepare()
             except Exception as exc:
                 for i, (_, settings) in enumerate(rows):
-                    events.put((i, self._failed(exc, settings)))
+                    events.put((i, self._failed(exc, settings, logged=i == 0)))  # one cause: one log line
                 return
             for i, (prompt, settings) in enumerate(rows):
                 self.gate.enter(caller, partial(start, i, prompt, settings))
