@@ -420,3 +420,22 @@ def test_an_unexpected_failure_in_a_row_is_logged_with_its_traceback(replay, cap
     assert [c.finish_reason for c in finals] == ["error", "error"] and "a bug in request()" in finals[0].error
     bugs = [r for r in fewshot_records(caplog) if r.exc_info]
     assert len(bugs) == 2 and "a bug in request()" in caplog.text and "Traceback" in caplog.text
+
+
+def test_a_gate_used_as_a_semaphore_still_bounds_requests(held):
+    """Code that takes `with backend._gate:` around a request of its own (e.g. scoring) shares the limit."""
+    b = backend("tgi", held.scenario("held"), max_concurrency=1)
+    rows = []
+    drain(b.generate_many([(PROMPT, GREEDY)]), rows)
+    wait_until(lambda: held.arrivals)
+    entered = threading.Event()
+
+    def own_request():
+        with b._gate:
+            entered.set()
+
+    threading.Thread(target=own_request, daemon=True).start()
+    assert not entered.wait(0.3) and b.gate.busy == 1  # waits while the row holds the only slot
+    held.release.set()
+    assert entered.wait(10)
+    wait_until(lambda: b.gate.busy == 0)

@@ -106,13 +106,21 @@ class Gate:
     @contextmanager
     def slot(self) -> Iterator[None]:
         """Hold a slot in the calling thread (a single stream), waiting for its turn."""
-        admitted = threading.Event()
-        self.enter(object(), lambda: admitted.set() or True)
-        admitted.wait()
+        self.__enter__()
         try:
             yield
         finally:
             self.leave()
+
+    def __enter__(self) -> Gate:
+        """`with gate:` works as it did with a semaphore: wait in turn, in the calling thread."""
+        admitted = threading.Event()
+        self.enter(object(), lambda: admitted.set() or True)
+        admitted.wait()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.leave()
 
     def _admit(self) -> list[Callable[[], bool]]:
         """Under the lock: take waiting rows while there is room, one caller after another."""
