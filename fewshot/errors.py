@@ -1,6 +1,9 @@
-"""The error tree. Every message is safe to show a user and says what to do next."""
+"""The error tree, and how library paths log an error they catch. Every message is safe to show a user
+and says what to do next."""
 
 from __future__ import annotations
+
+import logging
 
 
 class FewShotError(Exception):
@@ -42,3 +45,12 @@ class BackendOverloaded(BackendError):
     def __init__(self, message: str, *, backend: str = "", retry_after: float | None = None) -> None:
         super().__init__(message, backend=backend)
         self.retry_after = retry_after
+
+
+def log_failure(log: logging.Logger, what: str, exc: BaseException) -> None:
+    """Log a failure where a library path catches it: an expected user error (a FewShotError, whose
+    message already says what to do) as one line; anything else is a bug, logged with its traceback."""
+    if isinstance(exc, FewShotError):
+        log.warning("%s: %s", what, " ".join(str(exc).split()))
+    else:
+        log.error("%s: unexpected %s: %s", what, type(exc).__name__, exc, exc_info=exc)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import queue
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -16,12 +17,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from .backends.base import Backend, Completion, StopFlag, failed
-from .errors import ConfigError, FewShotError, PromptError
+from .errors import ConfigError, FewShotError, PromptError, log_failure
 from .prompt import FewShotPrompt
-from .settings import GenerationSettings, make_settings, unescape
+from .settings import MAX_SEED, GenerationSettings, make_settings, unescape
 
 SWEEP_KEYS = (*GenerationSettings.model_fields, "shots")
 MAX_CELLS = 64
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,8 @@ def expand(
 ) -> list[Cell]:
     """The cross product of `axes` over `base`, each combination repeated `samples` times, run on `backend`.
 
-    Samples of a fixed seed get seed, seed+1, ... so they differ yet stay reproducible.
+    Samples of a fixed seed get seed, seed+1, ... so they differ yet stay reproducible; past the
+    largest seed every backend takes (2³¹−1) they wrap around to 0.
     """
     axes = dict(axes or {})
     if unknown := [k for k in axes if k not in SWEEP_KEYS]:
@@ -50,7 +54,7 @@ def expand(
         shots = _shots(values.pop("shots", None))
         settings = make_settings(**{**base.model_dump(), **values})
         for i in range(samples):
-            seed = settings.seed if settings.seed is None else settings.seed + i
+            seed = settings.seed if settings.seed is None else (settings.seed + i) % (MAX_SEED + 1)
             cells.append(Cell(settings.model_copy(update={"seed": seed}), shots, i, backend))
     if len(cells) > MAX_CELLS:
         raise ConfigError(f"That is {len(cells)} completions in one run; the limit is {MAX_CELLS}. "
@@ -147,9 +151,11 @@ def _merged(table, groups, all_rows, cancel) -> Iterator[tuple[int, Completion]]
             for i, completion in _renumbered(backend.generate_many([all_rows[i] for i in indices], stop), indices):
                 events.put((i, completion))
         except FewShotError as exc:
+            log_failure(log, f"backend {key or 'embedded'!r}", exc)
             for i in indices:
                 events.put((i, failed(exc, all_rows[i][1], backend=getattr(exc, "backend", ""), model="")))
         except Exception as exc:  # every cell gets a final answer, whatever happens
+            log_failure(log, f"backend {key or 'embedded'!r}", exc)
             for i in indices:
                 events.put((i, failed(FewShotError(f"Unexpected failure: {exc}"), all_rows[i][1], backend="",
                                       model="")))

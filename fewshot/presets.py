@@ -3,8 +3,10 @@
 One file per preset in a folder; the file name without `.json` is the preset's id. Built-in
 presets (presets/) are read-only; users save theirs in FEWSHOT_PRESETS_DIR (user_presets/ by
 default). A broken file never stops the others from loading: it comes back as an error naming
-file and field. A share link carries a whole preset, compressed, bounded before and after
-decompression, so links need no server-side storage and survive restarts.
+file and field, logged once as one line; if the default preset's own file is broken, a blank
+`FALLBACK` takes its place so the page still opens. A share link carries a whole preset,
+compressed, bounded before and after decompression, so links need no server-side storage and
+survive restarts.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import os
 import re
 import tempfile
+import threading
 import zlib
 from pathlib import Path
 from typing import Literal
@@ -36,6 +40,10 @@ MAX_COLUMNS = 6
 MAX_SAMPLES = 10
 ENDPOINTS = ("A", "B", "C")  # named endpoints a column can run on; "" is the embedded model
 EndpointName = Literal["A", "B", "C"]
+
+log = logging.getLogger(__name__)
+_logged: set[tuple[Path, str]] = set()  # load messages already logged: the files are read again on every page open
+_logged_lock = threading.Lock()
 
 
 class Column(GenerationSettings):
@@ -78,6 +86,10 @@ class Preset(BaseModel):
         return FewShotPrompt(task=self.task, examples=self.examples, query=self.query, template=self.template)
 
 
+# Opened in place of the default preset when its file cannot be loaded (the message says which).
+FALLBACK = Preset(name="Blank prompt", description="The default preset's file could not be loaded: see the message.")
+
+
 def parse_preset(text: str, source: str = "preset") -> Preset:
     """Validate preset JSON; errors name `source` and the field."""
     try:
@@ -104,7 +116,16 @@ def load_folder(folder: Path = BUILTIN_DIR) -> tuple[dict[str, Preset], list[str
             presets[path.stem] = load_file(path)
         except ConfigError as exc:
             errors.append(str(exc))
+            _log_once(folder, str(exc))
     return presets, errors
+
+
+def _log_once(folder: Path, message: str) -> None:
+    with _logged_lock:
+        if (folder, message) in _logged:
+            return
+        _logged.add((folder, message))
+    log.warning("%s (skipped; folder %s)", " ".join(message.split()), folder)
 
 
 def user_dir() -> Path:
@@ -144,6 +165,8 @@ class Store:
     def load(self) -> tuple[dict[str, Preset], set[str], list[str]]:
         """(all presets by id, the ids that are built in, one message per broken file)."""
         builtin, errors = load_folder(self.builtin)
+        if DEFAULT_PRESET not in builtin:  # the page opens on it: a broken file must not stop the app
+            builtin[DEFAULT_PRESET] = FALLBACK
         mine, more = load_folder(self.folder) if self.folder.is_dir() else ({}, [])
         clash = [key for key in mine if key in builtin]
         errors += [f"Preset file {key}.json in {self.folder} has a built-in preset's name; it is ignored."

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .errors import ConfigError
 
 MAX_STOPS = 4  # TGI's default limit, so a setting that works here works on every backend
+MAX_SEED = 2**31 - 1  # the largest seed every backend takes (llama.cpp's is a 32-bit int)
 
 
 class GenerationSettings(BaseModel):
@@ -35,7 +36,7 @@ class GenerationSettings(BaseModel):
         1.0, ge=1.0, le=2.0, description="Penalise tokens already in the text. 1 = off; 1.1–1.3 curbs loops."
     )
     seed: int | None = Field(
-        None, ge=0, le=2**31 - 1,
+        None, ge=0, le=MAX_SEED,
         description="Fixes the random choices so a sampled run repeats exactly. Empty = a new seed each run.",
     )
 

@@ -23,6 +23,9 @@ The behaviour is chosen by a path prefix, so a backend's base URL selects it:
     http://127.0.0.1:PORT/s/flaterror/          old vLLM's flat {"object": "error"} mid-stream
     http://127.0.0.1:PORT/s/slow429=1/          429 with Retry-After: 0.4 to the first POST
     http://127.0.0.1:PORT/s/modelsdown=1/       the first GET /v1/models answers 503
+    http://127.0.0.1:PORT/s/held/               every POST waits until the test sets `server.release`
+    http://127.0.0.1:PORT/s/stall=5000/         streams two tokens, then sends nothing for 5 s and closes
+    http://127.0.0.1:PORT/s/echo/               401 whose message repeats the Authorization header it got
 
 Every native TGI request is checked as TGI checks it (422 for temperature <= 0, top_p outside (0, 1),
 more than 4 stop strings).
@@ -52,6 +55,8 @@ class ReplayServer:
         self.counters: dict[str, int] = {}
         self.in_flight = 0
         self.peak_in_flight = 0
+        self.release = threading.Event()  # opens the `held` scenario's gate
+        self.arrivals: list[int] = []  # `held`: POSTs in flight as each one arrived (itself included)
         self.lock = threading.Lock()
         handler = type("Handler", (_Handler,), {"replay": self})
         self.httpd = _Quiet(("127.0.0.1", 0), handler)
@@ -75,6 +80,7 @@ class ReplayServer:
             self.requests.clear()
             self.counters.clear()
             self.peak_in_flight = 0
+            self.arrivals.clear()
 
     def count(self, key: str) -> int:
         """How many requests this scenario key has seen (before this one)."""
@@ -127,6 +133,10 @@ class _Handler(BaseHTTPRequestHandler):
         if name == "hang":
             time.sleep(30)
             return
+        if name == "held" and method == "POST":
+            _held(self.replay)
+        if name == "echo":  # a careless server that quotes the credentials back
+            return self._json(401, {"error": f"Invalid credentials: {self.headers.get('Authorization')}"})
         if name == "status":
             return self._error(protocol, int(value))
         if name == "context":
@@ -149,6 +159,8 @@ class _Handler(BaseHTTPRequestHandler):
         if name in ("nostream", "notgi") or not _streams(protocol, path, body):
             return self._json(200, self._whole(protocol, body, path))
         stream = self._stream_events(protocol, body, cut=name == "cut", error=name, vllm=value == "vllm")
+        if name == "stall":
+            stream = _stalled(stream, after=2, seconds=int(value) / 1000)
         content_type = "application/x-ndjson" if protocol == "ollama" else "text/event-stream"
         self._send_stream(stream, content_type, crlf=name == "crlf")
 
@@ -379,3 +391,28 @@ def _event(protocol: str, payload: dict[str, Any]) -> bytes:
     if protocol == "tgi":
         return b"data:" + json.dumps(payload).encode() + b"\n\n"
     return b"data: " + json.dumps(payload).encode() + b"\n\n"
+
+
+# --- fault modes of the hardening tests --------------------------------------------------------------
+
+
+def _held(r: ReplayServer) -> None:
+    """Hold a POST until the test sets `r.release` (at most 30 s), counting the POSTs held at once:
+    `r.arrivals` gets how many were in flight when this one arrived, itself included."""
+    with r.lock:
+        r.in_flight += 1
+        r.peak_in_flight = max(r.peak_in_flight, r.in_flight)
+        r.arrivals.append(r.in_flight)
+    r.release.wait(30)
+    with r.lock:
+        r.in_flight -= 1
+
+
+def _stalled(events, after: int, seconds: float):
+    """The first `after` events, then silence for `seconds` with the connection open, then the end
+    of the response without a final event (a server that froze mid-answer)."""
+    for i, event in enumerate(events):
+        if i == after:
+            time.sleep(seconds)
+            return
+        yield event

@@ -2,14 +2,18 @@
 (tests/replay_server.py), including every fault a user can meet. The OpenAI-compatible backend runs
 against a real llama_cpp.server in test_backend_openai.py; it is exercised here only for faults."""
 
+import logging
 import re
 import threading
+import time
 
 import pytest
 
 from fewshot import grid, presets
 from fewshot.backends import BackendSpec, make_backend, remote_class
+from fewshot.backends import http as http_layer
 from fewshot.backends.base import generate
+from fewshot.backends.tgi import TGIBackend
 from fewshot.errors import BackendRejected
 from fewshot.settings import GenerationSettings
 from tests.conftest import free_port
@@ -192,7 +196,7 @@ def test_each_column_can_use_its_own_backend_and_a_failing_one_fails_alone(repla
 
 
 def test_stop_ends_http_rows_and_keeps_their_text(replay):
-    b = backend("tgi", replay.scenario("latency=50"))
+    b = backend("tgi", replay.scenario("stall=3000"))  # two tokens, then the rows are still streaming
     cancel = threading.Event()
     seen = []
     for _, c in b.generate_many([(PROMPT, LONG)] * 3, cancel):
@@ -200,8 +204,8 @@ def test_stop_ends_http_rows_and_keeps_their_text(replay):
         if c.text:
             cancel.set()
     finals = [c for c in seen if c.done]
-    assert len(finals) == 3 and {c.finish_reason for c in finals} <= {"cancelled", "length"}
-    assert "cancelled" in {c.finish_reason for c in finals}
+    assert len(finals) == 3 and {c.finish_reason for c in finals} == {"cancelled"}
+    assert " positive" in {c.text for c in finals} | {c.text[:9] for c in finals}
 
 
 # --- what real servers do that a naive client gets wrong ---------------------------------------------
@@ -312,3 +316,126 @@ def test_many_backends_share_one_bounded_thread_pool(replay):
         assert not generate(b, PROMPT, GREEDY).error
         list(b.generate_many([(PROMPT, GREEDY)] * 3))
     assert threading.active_count() - before <= 64
+
+
+# --- faults under load: no starvation, no race, no hang ------------------------------------------------
+
+
+def drain(stream, out: list) -> threading.Thread:
+    """Consume a generate_many in a thread of its own, collecting each row's final completion."""
+    thread = threading.Thread(target=lambda: out.extend(c for _, c in stream if c.done), daemon=True)
+    thread.start()
+    return thread
+
+
+def wait_until(condition, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def held(replay):
+    """The replay server's `held` scenario, closed at the start and always opened at the end."""
+    replay.reset()
+    replay.release.clear()
+    yield replay
+    replay.release.set()
+
+
+def test_a_64_row_sweep_on_a_one_at_a_time_endpoint_does_not_starve_other_callers(held):
+    slow = backend("tgi", held.scenario("held"), max_concurrency=1)  # e.g. llama_cpp.server
+    sweep, other = [], []
+    sweeping = drain(slow.generate_many([(PROMPT, GREEDY)] * 64), sweep)
+    wait_until(lambda: held.arrivals)  # the sweep's first row is at the server, which holds it
+    drain(backend("tgi", held.url).generate_many([(PROMPT, GREEDY)] * 2), other).join(15)
+    assert len(other) == 2 and all(c.text == " positive\n" for c in other), "another caller was starved"
+    assert sweep == [] and held.arrivals == [1]  # meanwhile the sweep kept to its one request at a time
+    held.release.set()
+    sweeping.join(30)
+    assert len(sweep) == 64 and not [c.error for c in sweep if c.error]
+    assert held.arrivals == [1] * 64
+
+
+@pytest.mark.parametrize("narrow", [lambda b: setattr(b, "_gate", threading.BoundedSemaphore(1)),  # openai.py's probe
+                                    lambda b: b.set_concurrency(1)], ids=["gate-assigned", "set_concurrency"])
+def test_narrowing_a_gate_while_rows_hold_it_never_lets_two_requests_in(held, narrow):
+    b = backend("tgi", held.scenario("held"), max_concurrency=4)
+    first, later = [], []
+    threads = [drain(b.generate_many([(PROMPT, GREEDY)] * 3), first)]
+    wait_until(lambda: len(held.arrivals) == 3)
+    narrow(b)  # as when a probe finds llama_cpp.server, which takes one request at a time
+    threads.append(drain(b.generate_many([(PROMPT, GREEDY)] * 3), later))
+    time.sleep(0.5)  # room for a request that should not get in
+    assert len(held.arrivals) == 3, "a new request got past the narrowed gate while the old rows held it"
+    held.release.set()
+    for thread in threads:
+        thread.join(30)
+    assert len(first) == len(later) == 3 and not [c.error for c in first + later if c.error]
+    assert held.arrivals == [1, 2, 3, 1, 1, 1]  # after the change: one at a time
+
+
+@pytest.mark.parametrize(("kind", "text"), [("tgi", " positive\n"), ("openai", " positive\n"),
+                                            ("ollama", " positive\n"), ("chat", "The sentiment")])
+def test_a_stream_that_goes_silent_ends_after_the_idle_time_with_the_text_so_far(replay, kind, text):
+    b = backend(kind, replay.scenario("stall=5000"), model="m", idle_timeout=0.5)
+    c = generate(b, PROMPT, LONG)
+    assert c.finish_reason == "error" and "sent no data for 0.5 s" in c.error, c.error
+    assert "broke" not in c.error and c.text == text and c.completion_tokens == 2
+    assert 0 < http_layer.IDLE_TIMEOUT <= 30 and backend(kind, replay.url).idle_timeout == http_layer.IDLE_TIMEOUT
+
+
+def test_the_idle_time_does_not_cut_a_server_that_is_slow_to_start(replay):
+    """Before the first byte a server may be queueing the request: the longer answer time-out applies."""
+    c = generate(backend("tgi", replay.scenario("latency=800"), idle_timeout=0.3, timeout=5), PROMPT, GREEDY)
+    assert not c.error and c.text == " positive\n"
+
+
+def fewshot_records(caplog) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name.startswith("fewshot")]
+
+
+def test_expected_failures_are_logged_as_one_line_without_a_traceback(replay, caplog):
+    caplog.set_level(logging.INFO)
+    backends = {"bad": make_backend(BackendSpec(kind="tgi", url=replay.scenario("status=401"))),
+                "gone": BackendRejected("http//x is not an http(s) URL", backend="tgi")}
+    finals = [c for _, c in grid.run(backends, PROMPT, [grid.Cell(GREEDY, backend=k) for k in ("bad", "gone")])
+              if c.done]
+    assert len(finals) == 2 and all(c.error for c in finals)
+    records = fewshot_records(caplog)
+    assert any("token was refused" in r.getMessage() for r in records), records
+    assert any("not an http(s) URL" in r.getMessage() for r in records), records
+    assert all(r.exc_info is None and "\n" not in r.getMessage() for r in records)
+    assert "Traceback" not in caplog.text
+
+
+def test_an_unexpected_failure_in_a_row_is_logged_with_its_traceback(replay, caplog):
+    class Broken(TGIBackend):
+        def request(self, prompt, settings, seed):
+            raise RuntimeError("a bug in request()")
+
+    caplog.set_level(logging.INFO)
+    finals = [c for _, c in Broken(replay.url).generate_many([(PROMPT, GREEDY)] * 2) if c.done]
+    assert [c.finish_reason for c in finals] == ["error", "error"] and "a bug in request()" in finals[0].error
+    bugs = [r for r in fewshot_records(caplog) if r.exc_info]
+    assert len(bugs) == 2 and "a bug in request()" in caplog.text and "Traceback" in caplog.text
+
+
+def test_a_gate_used_as_a_semaphore_still_bounds_requests(held):
+    """Code that takes `with backend._gate:` around a request of its own (e.g. scoring) shares the limit."""
+    b = backend("tgi", held.scenario("held"), max_concurrency=1)
+    rows = []
+    drain(b.generate_many([(PROMPT, GREEDY)]), rows)
+    wait_until(lambda: held.arrivals)
+    entered = threading.Event()
+
+    def own_request():
+        with b._gate:
+            entered.set()
+
+    threading.Thread(target=own_request, daemon=True).start()
+    assert not entered.wait(0.3) and b.gate.busy == 1  # waits while the row holds the only slot
+    held.release.set()
+    assert entered.wait(10)
+    wait_until(lambda: b.gate.busy == 0)

@@ -51,9 +51,13 @@ def test_a_link_reopens_the_edited_state_in_a_fresh_browser(page, browser, app_u
     set_number(page, "c1-temperature", 0.7)
     set_number(page, "c2-max_new_tokens", 5)
     set_text(page, "c0-end_sequence", "###|\\n\\n")
+    open_section(page, "Backends: compare other models", "eA-url")
+    set_text(page, "eA-token", SECRET)  # planted: the link below must not carry it
+    expect(field(page, "eA-token")).to_have_value(SECRET)
     open_section(page, "Save, share, get code", "preset-name")
     link = copy_link(page)
     assert "?state=" in link and SECRET not in link
+    assert SECRET not in presets.decode_state(link.split("?state=")[1]).model_dump_json()
 
     fresh = browser.new_context(viewport={"width": 1440, "height": 1100}).new_page()
     open_app(fresh, link)

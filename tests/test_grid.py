@@ -54,3 +54,12 @@ def test_rows_refuse_an_empty_query_and_raw_text_shots():
         grid.rows("  ", [grid.Cell(BASE)])
     with pytest.raises(ConfigError, match="structured prompt"):
         grid.rows("raw text", [grid.Cell(BASE, shots=1)])
+
+
+def test_sample_seeds_never_pass_the_largest_seed_every_backend_takes():
+    top = GenerationSettings.model_fields["seed"].metadata[-1].le  # the settings' own bound: 2**31 - 1
+    cells = grid.expand(BASE.model_copy(update={"seed": top - 1}), {"temperature": [0.1, 0.9]}, samples=4)
+    seeds = [c.settings.seed for c in cells]
+    assert seeds == [top - 1, top, 0, 1] * 2  # wrapped round, still distinct within a combination
+    for c in cells:  # each cell's settings pass validation as they are sent (model_copy does not check)
+        assert GenerationSettings.model_validate(c.settings.model_dump()) == c.settings

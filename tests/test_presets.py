@@ -155,26 +155,44 @@ def test_a_state_too_large_for_a_link_says_what_to_do():
 text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=400)
 
 
-@settings(max_examples=150, deadline=None)
+def packed_length(state: presets.Preset) -> int:
+    """Characters the state takes in a link, measured independently: compressed JSON in unpadded base64."""
+    import math
+    import zlib
+
+    data = json.dumps(state.model_dump(mode="json", exclude_defaults=True), ensure_ascii=False, separators=(",", ":"))
+    return math.ceil(len(zlib.compress(data.encode("utf-8"), 9)) * 4 / 3)
+
+
+@settings(max_examples=80, deadline=None)
 @given(
     task=text, query=text, name=st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=80),
     pairs=st.lists(st.tuples(text, text), max_size=6),
     prefix=text, stops=st.lists(st.text(min_size=1, max_size=8), max_size=4),
     temperature=st.floats(0, 2), seed=st.none() | st.integers(0, 2**31 - 1),
-    long=st.integers(0, 6000),
+    long=st.integers(0, 6000), noise=st.integers(0, 14_000),
 )
-def test_state_to_link_to_state_is_the_identity(task, query, name, pairs, prefix, stops, temperature, seed, long):
+def test_state_to_link_to_state_is_the_identity(task, query, name, pairs, prefix, stops, temperature, seed, long,
+                                                noise):
+    import random
+
+    rng = random.Random(noise)  # text that does not compress: large ones are over the link bound
     state = presets.Preset(
-        name=name, task=task + "x" * long, query=query,
+        name=name, task=task + "x" * long + "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789")
+                                                    for _ in range(noise)),
+        query=query,
         examples=tuple(Example(input=a, output=b) for a, b in pairs),
         template=Template(input_prefix=prefix, output_prefix="\n###" + prefix + ":", separator="\n###\n"),
         columns=(presets.Column(temperature=temperature, end_sequence=tuple(stops), seed=seed),),
     )
+    fits = len(presets.LINK_VERSION) + packed_length(state) <= presets.LINK_MAX_CHARS
     try:
         link = presets.encode_state(state)
-    except ConfigError:
-        return  # larger than the bound: refused with a message, never a broken link
-    assert len(link) <= presets.LINK_MAX_CHARS
+    except ConfigError as exc:
+        assert not fits, f"a state of {packed_length(state)} packed characters fits a link, yet was refused"
+        assert "too large for a link" in str(exc)
+        return
+    assert fits and len(link) <= presets.LINK_MAX_CHARS
     assert presets.decode_state(link) == state
 
 
@@ -196,3 +214,25 @@ def test_long_bad_values_are_shortened_in_messages():
     with pytest.raises(ConfigError) as error:
         presets.parse_preset(json.dumps({"name": "x", "columns": [{"end_sequence": "#" * 5000, "top_k": "z" * 500}]}))
     assert len(str(error.value)) < 400 and "..." in str(error.value)
+
+
+def test_a_broken_built_in_preset_is_skipped_with_a_logged_line_and_the_page_still_has_a_default(tmp_path, caplog):
+    import logging
+    import shutil
+
+    builtin = tmp_path / "builtin"
+    shutil.copytree(presets.BUILTIN_DIR, builtin)
+    (builtin / f"{presets.DEFAULT_PRESET}.json").write_text('{"name": "Tweet sentiment", "qeury": "x"}')
+    (builtin / "keywords.json").write_text("{not json")
+    caplog.set_level(logging.INFO)
+    found, ids, errors = presets.Store(tmp_path / "mine", builtin=builtin).load()
+    presets.Store(tmp_path / "mine", builtin=builtin).load()  # every page open reads the files again
+    assert "translate-en-fr" in found and "keywords" not in found
+    default = found[presets.DEFAULT_PRESET]  # what the page opens on: there even when its file is broken
+    assert default == presets.FALLBACK and presets.DEFAULT_PRESET in ids
+    assert any(f"{presets.DEFAULT_PRESET}.json" in e and "unknown field 'qeury'" in e for e in errors)
+    assert any("keywords.json" in e and "not valid JSON" in e for e in errors)
+    logged = [r for r in caplog.records if r.name == "fewshot.presets"]
+    assert len(logged) == len(errors) == 2  # each once, though read twice
+    assert all(any(r.getMessage().startswith(e) for r in logged) for e in errors)
+    assert all("\n" not in r.getMessage() and r.exc_info is None for r in logged)

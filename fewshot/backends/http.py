@@ -4,36 +4,49 @@ A protocol module (openai.py, tgi.py, ollama.py, chat.py) writes two small piece
 builds the path and JSON body, `pieces()` turns the streamed response into text pieces and a
 `Final`. Everything else is here. The parsing and error mapping are pure functions, tested on
 lists of lines and on status/body pairs.
+
+Rows wait for their endpoint's `Gate` in a queue, not in a pool thread: a thread is taken only
+once the endpoint has room, so one long sweep against a server that takes one request at a time
+cannot hold the shared pool (and every other user) hostage.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import queue
 import random
+import socket
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import replace
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ReadTimeoutError
 
-from ..errors import BackendError, BackendOverloaded, BackendRejected, BackendUnavailable, FewShotError
+from ..errors import BackendError, BackendOverloaded, BackendRejected, BackendUnavailable, FewShotError, log_failure
 from ..settings import GenerationSettings
 from .base import Completion, Final, Piece, PromptLike, StopFlag, completions, failed
 
 MAX_CONCURRENCY = 8  # rows in flight per backend
 SHARED_THREADS = 64  # threads for all HTTP rows together
 CONNECT_TIMEOUT = 10.0
-READ_TIMEOUT = 120.0  # longest silence while a completion streams
+READ_TIMEOUT = 120.0  # longest wait for a server to start answering (it may be queueing the request)
+IDLE_TIMEOUT = 30.0  # longest silence once a stream has started sending
 MAX_RETRIES = 4  # for 429 and 503-while-loading, before any text has arrived
 MAX_WAIT = 60.0  # seconds of waiting across those retries
 LEGACY_HF_HOST = "api-inference.huggingface.co"
 
+
+log = logging.getLogger(__name__)
 
 _executor: ThreadPoolExecutor | None = None
 _executor_lock = threading.Lock()
@@ -46,6 +59,90 @@ def executor() -> ThreadPoolExecutor:
         if _executor is None:
             _executor = ThreadPoolExecutor(SHARED_THREADS, thread_name_prefix="fewshot-http")
         return _executor
+
+
+class Gate:
+    """How many requests an endpoint takes at once, and the rows waiting for a turn.
+
+    A row waits here as a callback in a queue, holding no thread; callers (each `generate_many`,
+    each single stream) take turns, so a 64-row sweep does not put everyone else's rows behind all
+    of its own. The limit can change while rows hold slots (a probe finds a server that takes one
+    request at a time): a new row gets in only once fewer rows than the new limit are in flight.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._limit, self._busy = max(1, int(limit)), 0
+        self._lock = threading.Lock()
+        self._waiting: dict[object, deque[Callable[[], bool]]] = {}  # by caller, in turn order
+
+    @property
+    def limit(self) -> int:
+        return self._limit
+
+    @property
+    def busy(self) -> int:
+        return self._busy
+
+    def resize(self, limit: int) -> None:
+        with self._lock:
+            self._limit = max(1, int(limit))
+            ready = self._admit()
+        self._start(ready)
+
+    def enter(self, caller: object, start: Callable[[], bool]) -> None:
+        """Call `start()` once a slot is free (now, if one is). `start` returns False if it did not
+        use the slot (its row was stopped meanwhile); otherwise its row must call `leave()` when done."""
+        with self._lock:
+            self._waiting.setdefault(caller, deque()).append(start)
+            ready = self._admit()
+        self._start(ready)
+
+    def leave(self) -> None:
+        with self._lock:
+            self._busy -= 1
+            ready = self._admit()
+        self._start(ready)
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold a slot in the calling thread (a single stream), waiting for its turn."""
+        self.__enter__()
+        try:
+            yield
+        finally:
+            self.leave()
+
+    def __enter__(self) -> Gate:
+        """`with gate:` works as it did with a semaphore: wait in turn, in the calling thread."""
+        admitted = threading.Event()
+        self.enter(object(), lambda: admitted.set() or True)
+        admitted.wait()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.leave()
+
+    def _admit(self) -> list[Callable[[], bool]]:
+        """Under the lock: take waiting rows while there is room, one caller after another."""
+        ready = []
+        while self._busy < self._limit and self._waiting:
+            caller = next(iter(self._waiting))
+            rows = self._waiting.pop(caller)
+            ready.append(rows.popleft())
+            self._busy += 1
+            if rows:
+                self._waiting[caller] = rows  # back of the line: the next caller goes first
+        return ready
+
+    def _start(self, ready: list[Callable[[], bool]]) -> None:
+        """Outside the lock (a start may submit to the pool): run them; give back unused slots."""
+        while ready:
+            unused = sum(1 for start in ready if start() is False)
+            if not unused:
+                return
+            with self._lock:
+                self._busy -= unused
+                ready = self._admit()
 
 
 class HTTPBackend:
@@ -62,24 +159,54 @@ class HTTPBackend:
         token: str | None = None,
         *,
         timeout: float = READ_TIMEOUT,
+        idle_timeout: float = IDLE_TIMEOUT,
         max_concurrency: int = MAX_CONCURRENCY,
         max_retries: int = MAX_RETRIES,
         max_wait: float = MAX_WAIT,
     ) -> None:
         self.url = normalize_url(url, self.endpoint_suffixes, self.name)
         self.model = model
-        self.timeout = timeout
+        self.timeout, self.idle_timeout = timeout, idle_timeout
         self.max_retries, self.max_wait = max_retries, max_wait
         self.session = requests.Session()
         self.session.mount("http://", HTTPAdapter(pool_connections=2, pool_maxsize=max_concurrency))
         self.session.mount("https://", HTTPAdapter(pool_connections=2, pool_maxsize=max_concurrency))
         if token:
             self.session.headers["Authorization"] = f"Bearer {token}"
-        self._gate = threading.BoundedSemaphore(max_concurrency)
+        self._token = token or ""
+        self.gate = Gate(max_concurrency)
+
+    def set_concurrency(self, limit: int) -> None:
+        """How many requests this endpoint gets at once from now on (rows in flight finish first)."""
+        self.gate.resize(limit)
+
+    @property
+    def _gate(self) -> Gate:
+        return self.gate
+
+    @_gate.setter
+    def _gate(self, value: Any) -> None:
+        # openai.py narrows llama_cpp.server's gate by assigning a new semaphore; swapping the object
+        # would let new rows in beside those holding the old one, so the one Gate is resized instead.
+        self.set_concurrency(value.limit if isinstance(value, Gate) else getattr(value, "_initial_value", 1))
 
     def close(self) -> None:
         """Close the kept-alive connections (rows still streaming finish on theirs)."""
         self.session.close()
+
+    def hide_token(self, text: str) -> str:
+        """`text` without this backend's token: a server may quote the credentials it got in an error."""
+        return text.replace(self._token, "[token]") if self._token and text else text
+
+    def _failed(self, exc: Exception, settings: GenerationSettings, logged: bool = True) -> Completion:
+        """A failed row for an error caught outside the stream, logged (as one line if expected)."""
+        error = exc if isinstance(exc, FewShotError) else BackendError(f"Unexpected failure: {exc}", backend=self.name)
+        message = self.hide_token(str(error))
+        if logged and isinstance(exc, FewShotError):
+            log.warning("%s at %s: %s", self.name, self.url, " ".join(message.split()))
+        elif logged:
+            log_failure(log, f"{self.name} at {self.url}", exc)
+        return replace(failed(error, settings, backend=self.name, model=self.model), error=message)
 
     # --- to write per protocol --------------------------------------------------------------
 
@@ -109,7 +236,13 @@ class HTTPBackend:
     # --- the Backend protocol ----------------------------------------------------------------
 
     def stream(self, prompt: PromptLike, settings: GenerationSettings) -> Iterator[Completion]:
-        return self._row(prompt, settings, None)
+        try:
+            self.prepare()
+        except FewShotError as exc:
+            yield self._failed(exc, settings)
+            return
+        with self.gate.slot():  # in the caller's own thread
+            yield from self._send(prompt, settings, None)
 
     def generate_many(
         self, rows: Sequence[tuple[PromptLike, GenerationSettings]], cancel: threading.Event | None = None
@@ -118,17 +251,41 @@ class HTTPBackend:
         On Stop every unfinished row ends at once as cancelled, with the text it had."""
         events: queue.Queue = queue.Queue()
         stop = StopFlag(cancel)
+        caller = object()  # this call's turn at the gate
 
         def work(i: int, prompt: PromptLike, settings: GenerationSettings) -> None:
+            """One row, in a pool thread, holding a gate slot it got before the thread."""
             try:
-                for c in self._row(prompt, settings, stop):
+                for c in self._send(prompt, settings, stop):
                     events.put((i, c))
             except Exception as exc:  # a row never goes missing, whatever happens in it
-                events.put((i, failed(BackendError(f"Unexpected failure: {exc}"), settings,
-                                      backend=self.name, model=self.model)))
+                events.put((i, self._failed(exc, settings)))
+            finally:
+                self.gate.leave()
 
-        for i, (prompt, settings) in enumerate(rows):
-            executor().submit(work, i, prompt, settings)
+        def start(i: int, prompt: PromptLike, settings: GenerationSettings) -> bool:
+            if stop.is_set():  # stopped while waiting: never sent, and no thread taken
+                events.put((i, Completion("", "cancelled", backend=self.name, model=self.model, settings=settings)))
+                return False
+            try:
+                executor().submit(work, i, prompt, settings)
+            except RuntimeError as exc:  # the pool is shut down: the interpreter is exiting
+                events.put((i, self._failed(BackendUnavailable(f"Not sent: {exc}", backend=self.name), settings)))
+                return False
+            return True
+
+        def dispatch() -> None:
+            """Learn about the server once, then queue every row at the gate (no thread held there)."""
+            try:
+                self.prepare()
+            except Exception as exc:
+                for i, (_, settings) in enumerate(rows):
+                    events.put((i, self._failed(exc, settings, logged=i == 0)))  # one cause: one log line
+                return
+            for i, (prompt, settings) in enumerate(rows):
+                self.gate.enter(caller, partial(start, i, prompt, settings))
+
+        executor().submit(dispatch)
         latest: dict[int, Completion] = {}
         try:
             while len([c for c in latest.values() if c.done]) < len(rows):
@@ -150,32 +307,27 @@ class HTTPBackend:
 
     # --- machinery ---------------------------------------------------------------------------
 
-    def _row(self, prompt: PromptLike, settings: GenerationSettings, stop: StopFlag | None) -> Iterator[Completion]:
+    def _send(self, prompt: PromptLike, settings: GenerationSettings, stop: StopFlag | None) -> Iterator[Completion]:
+        """One row's request and its snapshots; the caller holds a gate slot."""
         seed = settings.seed if settings.seed is not None else random.randrange(2**31)
-        cancelled = Completion("", "cancelled", backend=self.name, model=self.model, settings=settings, seed=seed)
         if stop is not None and stop.is_set():
-            yield cancelled  # never sent
-            return
-        try:
-            self.prepare()
-        except FewShotError as exc:
-            yield failed(exc, settings, backend=self.name, model=self.model)
-            return
-        with self._gate:  # some servers take fewer rows at once than we would send
-            if stop is not None and stop.is_set():
-                yield cancelled
+            yield Completion("", "cancelled", backend=self.name, model=self.model, settings=settings, seed=seed)
+            return  # never sent
+        note = None
+        for c in completions(
+            self._attempts(prompt, settings, seed, stop), settings, backend=self.name, model=self.model, seed=seed
+        ):
+            if c.done and not c.error:
+                ignored = self.ignored(settings)
+                note = f"not sent to this server: {', '.join(ignored)}" if ignored else None
+            if c.error:
+                c = replace(c, error=self.hide_token(c.error))
+                if stop is None or not stop.is_set():  # a stopped row's end is nobody's failure
+                    log.warning("%s row at %s failed: %s", self.name, self.url, " ".join(c.error.split()))
+            if stop is not None and stop.is_set() and not c.done:
+                yield replace(c, finish_reason="cancelled", model=self.model)
                 return
-            note = None
-            for c in completions(
-                self._attempts(prompt, settings, seed, stop), settings, backend=self.name, model=self.model, seed=seed
-            ):
-                if c.done and not c.error:
-                    ignored = self.ignored(settings)
-                    note = f"not sent to this server: {', '.join(ignored)}" if ignored else None
-                if stop is not None and stop.is_set() and not c.done:
-                    yield replace(c, finish_reason="cancelled", model=self.model)
-                    return
-                yield replace(c, model=self.model, note=note)
+            yield replace(c, model=self.model, note=note)
 
     def _attempts(
         self, prompt: PromptLike, settings: GenerationSettings, seed: int, stop: StopFlag | None
@@ -253,9 +405,28 @@ class HTTPBackend:
         )
 
     def _lines(self, response: requests.Response) -> Iterator[str]:
+        """The response's lines as they arrive. Once the first bytes are in, a silence longer than
+        `idle_timeout` ends the stream (a server that froze mid-answer), keeping the text so far."""
+        started = False
+
+        def chunks() -> Iterator[bytes]:
+            nonlocal started
+            for chunk in response.iter_content(chunk_size=None):
+                if not started:
+                    started = True
+                    _set_read_timeout(response, self.idle_timeout)
+                yield chunk
+
         try:
-            yield from split_lines(response.iter_content(chunk_size=None))
+            yield from split_lines(chunks())
         except requests.RequestException as exc:
+            if started and _timed_out(exc):
+                raise BackendUnavailable(
+                    f"The {self.name} server sent no data for {self.idle_timeout:g} s mid-stream; the text so far "
+                    "is kept. It may be overloaded or stuck: run again.", backend=self.name,
+                ) from exc
+            if _timed_out(exc):
+                raise connection_error(requests.Timeout(str(exc)), self.url, self.name, self.timeout) from exc
             raise BackendUnavailable(
                 f"The connection to {self.name} broke mid-stream ({type(exc).__name__}); the text so far is kept.",
                 backend=self.name,
@@ -272,6 +443,22 @@ class HTTPBackend:
             raise http_error(response.status_code, response.text[:2000], response.headers, self.name, self.model,
                              url=self.url)
         return parse_json(response.text, self.name)
+
+
+def _timed_out(exc: requests.RequestException) -> bool:
+    """requests reports a read time-out inside a body as ConnectionError(ReadTimeoutError)."""
+    return isinstance(exc, requests.Timeout) or any(isinstance(a, ReadTimeoutError | socket.timeout) for a in exc.args)
+
+
+def _set_read_timeout(response: requests.Response, seconds: float) -> None:
+    """Change the read time-out of a response's socket: requests sets one for the whole request,
+    and the wait for the first byte deserves longer than a silence mid-stream."""
+    raw = response.raw
+    sock = getattr(getattr(raw, "connection", None), "sock", None)
+    if sock is None:  # "Connection: close": http.client handed the socket over to the response
+        sock = getattr(getattr(getattr(getattr(raw, "_fp", None), "fp", None), "raw", None), "_sock", None)
+    if sock is not None:
+        sock.settimeout(seconds)
 
 
 # --- pure helpers: URLs, backoff, errors, stream formats ------------------------------------------
