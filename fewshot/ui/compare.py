@@ -104,9 +104,11 @@ def build(first: presets.Preset) -> ComparePanel:
 
 
 def answer_chart(label: str, x_title: str, **kw) -> gr.BarPlot:
-    """A bar chart of answer counts per group, tall enough for its legend (drawn below the bars)."""
+    """A bar chart of answer counts per group. No fixed height: with one, Gradio fits the bars, axis
+    labels and legend into it and cuts off the legend (drawn below the bars); without, the chart is
+    as tall as it needs."""
     return gr.BarPlot(x="group", y="count", color="answer", label=label, y_title="samples", x_title=x_title,
-                      color_title="answer", height=380, x_label_angle=0, **kw)
+                      color_title="answer", **kw)
 
 
 def status_line(c: Completion) -> str:
