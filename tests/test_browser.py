@@ -179,7 +179,7 @@ def test_evaluation_of_an_uploaded_csv(page, app_url):
     # and the confusion table holds every row once.
     accuracy = float(re.search(r"Accuracy: ([\d.]+)%", summary.inner_text()).group(1))
     assert accuracy > 50.0, summary.inner_text()
-    table = page.locator("#eval-confusion table").first.inner_text()
+    table = page.locator("#eval-confusion").inner_text()
     assert sum(int(n) for n in re.findall(r"\b\d+\b", table)) == 8, table  # labels hold no digits
 
 
@@ -214,6 +214,7 @@ def test_a_chat_endpoint_shows_the_turns_it_will_receive(page, app_url, replay):
     page.locator("#eC-check").click()
     expect(page.locator("#eC-status")).to_contain_text("✓ answered", timeout=30_000)
     choose(page, "c0-backend", "C: chat")
+    page.get_by_role("tab", name="Prompt text").click()  # the turns sit beside the prompt's text
     messages = page.locator("#chat-messages")
     expect(messages).to_be_visible()
     expect(messages).to_contain_text("Classify the sentiment of each tweet")

@@ -99,6 +99,7 @@ def test_save_rename_and_delete_a_preset(page, app_url, app_presets_dir):
     assert not (app_presets_dir / "tweets-v2.json").exists()
 
     choose(page, "preset", "Tweet sentiment")
+    expect(field(page, "query")).to_have_value(presets.find("sentiment").query)  # loaded: typing is not overwritten
     set_text(page, "preset-name", "Tweet sentiment")
     page.click("#save")
     expect(page.get_by_text("built-in preset, which cannot be changed").first).to_be_visible()

@@ -72,13 +72,13 @@ def column_controls(i: int, column: presets.Column) -> ColumnControls:
             [("Embedded model", "")] + [(f"{n} (not set)", n) for n in presets.ENDPOINTS], value=column.backend,
             label=f"Column {i + 1} · runs on", elem_id=f"c{i}-backend", elem_classes="column-head",
         )
-        text = gr.Textbox(label="Answer (model-written; correct it here)", lines=3, max_lines=12,
+        text = gr.Textbox(label="Answer (model-written, editable)", lines=3, max_lines=12,
                           interactive=True, buttons=["copy"], elem_classes="completion", elem_id=f"c{i}-text")
         status = gr.Markdown(elem_classes="status", elem_id=f"c{i}-status")
         with gr.Row(elem_classes="verdict"):
-            good = gr.Button("👍 Good", size="sm", min_width=60, elem_id=f"c{i}-good")
-            bad = gr.Button("👎 Bad", size="sm", min_width=60, elem_id=f"c{i}-bad")
-            add = gr.Button("Add as example", size="sm", min_width=110, elem_id=f"c{i}-add")
+            good = gr.Button("👍 Good", size="sm", min_width=50, elem_id=f"c{i}-good")
+            bad = gr.Button("👎 Bad", size="sm", min_width=50, elem_id=f"c{i}-bad")
+            add = gr.Button("Add as example", size="sm", min_width=100, elem_id=f"c{i}-add")
         widgets = {name: setting_widget(i, name, getattr(s, name)) for name in MAIN_SETTINGS}
         with gr.Accordion("More settings", open=False):
             for name in SETTING_FIELDS:
