@@ -250,6 +250,10 @@ def test_correct_rate_and_keep_an_answer_as_an_example(page, app_url, app_flag_d
     assert saved["rating"] == "bad" and saved["completion"] == "positive (checked)"
     assert saved["backend"] == {"kind": "tgi", "url": replay.url, "model": ""}
     assert "hf_never_in_feedback" not in (app_flag_dir / "feedback.jsonl").read_text()
+    page.get_by_role("tab", name="Feedback").click()  # the verdict is listed, as text
+    page.click("#feedback-refresh")
+    expect(page.locator("#feedback-table")).to_contain_text("positive (checked)")
+    expect(page.locator("#feedback-table")).to_contain_text("tgi")
 
     page.click("#c1-add")
     expect(page.locator("#examples")).to_contain_text("positive (checked)")
