@@ -44,6 +44,12 @@ def build_prompt(backend: LocalBackend) -> tuple[FewShotPrompt, str]:
     return FewShotPrompt(task=TASK, examples=tuple(examples), query=queries[0], template=TEMPLATE), queries[1]
 
 
+def preset_json(prompt: FewShotPrompt, columns: list[dict], samples: int = 1) -> dict:
+    """A preset for the API's `run`: a prompt, its columns and how often each is sampled."""
+    return {"name": "benchmark", "task": prompt.task, "examples": [e.model_dump() for e in prompt.examples],
+            "query": prompt.query, "template": prompt.template.model_dump(), "columns": columns, "samples": samples}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -10,15 +10,16 @@ from __future__ import annotations
 import json
 import pprint
 import shlex
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from .backends import BackendSpec, ollama, tgi, token_variable
+from .backends import BackendSpec, make_backend, ollama, tgi, token_variable
 from .backends.base import PromptLike, as_text
 from .backends.chat import chat_messages
 from .backends.http import normalize_url
 from .backends.openai import OpenAIBackend, sampling_body
+from .errors import FewShotError
 from .settings import GenerationSettings
 
 EMBEDDED_PORT = 8000  # where `python -m llama_cpp.server` listens by default; more models, the next ports
@@ -79,6 +80,42 @@ def call(
         body |= sampling_body(s, seed, "me" if kind == "local" else flavour)  # e.g. llama.cpp's defaults, neutralised
     return Call(title, kind, url, body, None if kind == "local" else token_variable(spec.url), tuple(stops),
                 spec.model if kind == "local" else "")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One column to export: its settings, its backend, and how the title names where it runs."""
+
+    settings: GenerationSettings
+    spec: BackendSpec
+    where: str = "the embedded model"  # e.g. "endpoint A (tgi)"
+    token: str | None = field(default=None, repr=False)  # only to ask a server what it is; never written out
+
+
+def server_type(spec: BackendSpec, token: str | None = None) -> str:
+    """What an OpenAI-compatible server said it is (its /v1/models owned_by, asked once per backend),
+    which decides the non-portable sampling fields; "" for other kinds or a server that does not answer."""
+    if spec.kind != "openai":
+        return ""
+    try:
+        return make_backend(spec, token or None).flavour
+    except FewShotError:
+        return ""
+
+
+def calls_for(
+    prompt: PromptLike, targets: Sequence[Target], probe: Callable[[BackendSpec, str | None], str] = server_type
+) -> list[Call]:
+    """The request of every column, titled `Column N: settings on where`. Each embedded model file gets
+    a llama_cpp.server port of its own (EMBEDDED_PORT, then the next ones); `probe` asks each
+    OpenAI-compatible server what it is."""
+    ports: dict[str, int] = {}
+    out = []
+    for i, t in enumerate(targets, start=1):
+        port = ports.setdefault(t.spec.model, EMBEDDED_PORT + len(ports)) if t.spec.kind == "local" else EMBEDDED_PORT
+        out.append(call(f"Column {i}: {t.settings.label()} on {t.where}", prompt, t.settings, t.spec,
+                        probe(t.spec, t.token), port))
+    return out
 
 
 def python_snippet(calls: Sequence[Call]) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import ConfigError, PromptError
+from .errors import ConfigError
 from .prompt import FewShotPrompt
 
 CONTENT_FREE = "N/A"
@@ -162,3 +162,12 @@ def distribution_table(groups: Sequence[tuple[str, Sequence[str]]]) -> pd.DataFr
     """One row per (group, answer) with its count: the data behind a label-distribution chart."""
     rows = [(name, label, n) for name, texts in groups for label, n in distribution(texts)]
     return pd.DataFrame(rows, columns=["group", "answer", "count"])
+
+
+def majority_baseline(gold: Sequence[str]) -> tuple[str, float]:
+    """The most frequent gold label and its share: the accuracy of always answering it (ties: first in sorted order)."""
+    if not gold:
+        raise ConfigError("There are no labelled rows to compare with.")
+    counts = Counter(gold)
+    label = min(counts, key=lambda name: (-counts[name], name))
+    return label, counts[label] / len(gold)

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from .backends.base import Backend, Completion, StopFlag, failed
 from .errors import ConfigError, FewShotError, PromptError, log_failure
@@ -23,6 +23,7 @@ from .settings import MAX_SEED, GenerationSettings, make_settings, unescape
 
 SWEEP_KEYS = (*GenerationSettings.model_fields, "shots")
 MAX_CELLS = 64
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,27 @@ def expand(
         raise ConfigError(f"That is {len(cells)} completions in one run; the limit is {MAX_CELLS}. "
                           "Sweep fewer values or take fewer samples.")
     return cells
+
+
+def column_cells(columns: Sequence[tuple[GenerationSettings, str]], samples: int = 1) -> list[Cell]:
+    """The cells of a Compare run: each (settings, backend) column sampled `samples` times, column by
+    column (so `by_column` can split the results back)."""
+    return [cell for settings, backend in columns for cell in expand(settings, samples=samples, backend=backend)]
+
+
+def by_column(items: Sequence[T], samples: int) -> list[list[T]]:
+    """Per-cell results (in `column_cells` order) grouped into one list per column."""
+    if samples < 1:
+        raise ConfigError("samples must be at least 1.")
+    return [list(items[i : i + samples]) for i in range(0, len(items), samples)]
+
+
+def grouped(labels: Sequence[str], items: Sequence[T]) -> list[tuple[str, list[T]]]:
+    """(label, items with that label) in the order labels first appear: a sweep's cells per value."""
+    groups: dict[str, list[T]] = {}
+    for label, item in zip(labels, items, strict=True):
+        groups.setdefault(label, []).append(item)
+    return list(groups.items())
 
 
 def parse_value(key: str, raw: str) -> Any:

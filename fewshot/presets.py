@@ -279,6 +279,15 @@ def decode_state(value: str) -> Preset:
     return parse_preset(text, source="The link's state")
 
 
+def share_query(state: Preset, key: str | None = None, saved: Preset | None = None, space: str | None = None) -> str:
+    """The link to a page state: `?preset=ID` when the page is exactly the saved preset `key` (`saved`
+    is that preset as stored), else `?state=…` (the whole state). On a Hugging Face Space (`space`,
+    e.g. "user/name"), the link points at the Space's page, which passes the query on to the app; a bare
+    query is completed with the page's address by the browser."""
+    query = f"?preset={key}" if key and saved == state else f"?state={encode_state(state)}"
+    return f"https://huggingface.co/spaces/{space}{query}" if space else query
+
+
 def ordered(found: dict[str, Preset]) -> list[tuple[str, Preset]]:
     """Featured presets first, then the rest by display name."""
     rank = {name: i for i, name in enumerate(FEATURED)}

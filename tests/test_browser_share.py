@@ -51,10 +51,10 @@ def test_a_link_reopens_the_edited_state_in_a_fresh_browser(page, browser, app_u
     set_number(page, "c1-temperature", 0.7)
     set_number(page, "c2-max_new_tokens", 5)
     set_text(page, "c0-end_sequence", "###|\\n\\n")
-    open_section(page, "Backends: compare other models", "eA-url")
+    open_section(page, "Backends", "eA-url")
     set_text(page, "eA-token", SECRET)  # planted: the link below must not carry it
     expect(field(page, "eA-token")).to_have_value(SECRET)
-    open_section(page, "Save, share, get code", "preset-name")
+    open_section(page, "Save · share · code", "preset-name")
     link = copy_link(page)
     assert "?state=" in link and SECRET not in link
     assert SECRET not in presets.decode_state(link.split("?state=")[1]).model_dump_json()
@@ -83,7 +83,7 @@ def test_a_tampered_link_says_so_and_opens_the_default(page, app_url):
 def test_save_rename_and_delete_a_preset(page, app_url, app_presets_dir):
     open_app(page, app_url)
     set_text(page, "query", "Saved query")
-    open_section(page, "Save, share, get code", "preset-name")
+    open_section(page, "Save · share · code", "preset-name")
     set_text(page, "preset-name", "My tweets")
     page.click("#save")
     expect(page.get_by_text("Saved “My tweets”").first).to_be_visible()
@@ -93,7 +93,7 @@ def test_save_rename_and_delete_a_preset(page, app_url, app_presets_dir):
     open_app(page, app_url)  # a new page, back on the default preset
     choose(page, "preset", "My tweets (saved)")
     expect(field(page, "query")).to_have_value("Saved query")
-    open_section(page, "Save, share, get code", "preset-name")
+    open_section(page, "Save · share · code", "preset-name")
     set_text(page, "preset-name", "Tweets v2")
     page.click("#rename")
     expect(page.get_by_text("Renamed to “Tweets v2”").first).to_be_visible()
@@ -103,6 +103,7 @@ def test_save_rename_and_delete_a_preset(page, app_url, app_presets_dir):
     assert not (app_presets_dir / "tweets-v2.json").exists()
 
     choose(page, "preset", "Tweet sentiment")
+    expect(field(page, "query")).to_have_value(presets.find("sentiment").query)  # loaded: typing is not overwritten
     set_text(page, "preset-name", "Tweet sentiment")
     page.click("#save")
     expect(page.get_by_text("built-in preset, which cannot be changed").first).to_be_visible()
@@ -111,7 +112,7 @@ def test_save_rename_and_delete_a_preset(page, app_url, app_presets_dir):
 def test_export_then_import_a_preset_file(page, app_url, tmp_path):
     open_app(page, app_url)
     set_text(page, "query", "Exported query")
-    open_section(page, "Save, share, get code", "preset-name")
+    open_section(page, "Save · share · code", "preset-name")
     with page.expect_download() as download:
         page.click("#export")
         page.locator("#export-file a").first.click()
@@ -124,7 +125,7 @@ def test_export_then_import_a_preset_file(page, app_url, tmp_path):
     changed = tmp_path / "changed.json"
     changed.write_text(json.dumps(data))
     open_app(page, app_url)
-    open_section(page, "Save, share, get code", "preset-name")
+    open_section(page, "Save · share · code", "preset-name")
     import_file(page, changed)
     expect(field(page, "query")).to_have_value("Imported query")
 
@@ -138,12 +139,12 @@ def test_export_then_import_a_preset_file(page, app_url, tmp_path):
 
 def test_code_links_and_exports_never_carry_a_token(page, app_url, replay, tmp_path):
     open_app(page, app_url)
-    open_section(page, "Backends: compare other models", "eA-url")
+    open_section(page, "Backends", "eA-url")
     choose(page, "eA-kind", "TGI / Hugging Face endpoint")
     set_text(page, "eA-url", replay.url)
     set_text(page, "eA-token", SECRET)
     choose(page, "c1-backend", f"A: tgi {replay.url}")
-    open_section(page, "Save, share, get code", "preset-name")
+    open_section(page, "Save · share · code", "preset-name")
     page.click("#get-code")
     expect(page.locator("#code-python")).to_contain_text("def post(url, body, token_variable=None)")
     page.screenshot(path=ARTIFACTS / "share.png", full_page=True)
@@ -164,7 +165,7 @@ def test_code_links_and_exports_never_carry_a_token(page, app_url, replay, tmp_p
 
 def test_on_a_space_links_point_at_the_space_page(page, space_app_url):
     open_app(page, space_app_url)
-    open_section(page, "Save, share, get code", "preset-name")
+    open_section(page, "Save · share · code", "preset-name")
     page.click("#copy-link")
     expect(field(page, "link")).to_have_value("https://huggingface.co/spaces/fewshot/playground?preset=sentiment")
     set_text(page, "query", "changed")
@@ -178,7 +179,7 @@ def test_after_opening_a_link_the_page_can_be_saved_and_shared_again(page, app_u
     open_app(page, app_url + "?state=" + presets.encode_state(state))
     expect(field(page, "query")).to_have_value("From a link")
     expect(page.locator("#samples input[type=number]")).to_have_value("3")
-    open_section(page, "Save, share, get code", "preset-name")
+    open_section(page, "Save · share · code", "preset-name")
     expect(field(page, "preset-description")).to_have_value("shared by a teammate")
     reshared = copy_link(page)
     assert presets.decode_state(reshared.split("?state=")[1]) == state
@@ -194,7 +195,7 @@ def test_after_opening_a_link_the_page_can_be_saved_and_shared_again(page, app_u
 
 def test_a_preset_broken_on_disk_says_which_file_and_field(page, app_url, app_presets_dir):
     open_app(page, app_url)
-    open_section(page, "Save, share, get code", "preset-name")
+    open_section(page, "Save · share · code", "preset-name")
     set_text(page, "preset-name", "Soon broken")
     page.click("#save")
     expect(page.get_by_text("Saved “Soon broken”").first).to_be_visible()

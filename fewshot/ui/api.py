@@ -1,0 +1,88 @@
+"""The public API ("Use via API"): `run` and `evaluate`, with typed, named parameters.
+
+Each takes a whole preset as JSON (the format of presets/*.json and of exported presets), so a
+script needs no widget positions. Endpoints named in a preset get tokens from the environment
+only (HF_TOKEN, OPENAI_API_KEY, FEWSHOT_API_KEY: see fewshot/backends). Every UI event is private.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import gradio as gr
+
+from .. import grid, presets
+from ..backends import make_backend
+from ..backends.base import Completion
+from ..errors import FewShotError
+from .compare import MODEL_WORK, stream_cells
+from .errors import shows_errors
+from .evaluate import score
+from .state import Page
+
+
+def preset_of(preset: dict | str | None):
+    """A preset from its JSON (an object, or its text); ConfigError naming the field that is wrong."""
+    text = preset if isinstance(preset, str) else json.dumps(preset if preset is not None else {})
+    return presets.parse_preset(text, source="The preset")
+
+
+def completion_record(column: int, sample: int, c: Completion | None) -> dict[str, Any]:
+    if c is None:
+        return {"column": column, "sample": sample, "text": "", "done": False}
+    return {"column": column, "sample": sample, "text": c.text, "done": c.done, "finish_reason": c.finish_reason,
+            "completion_tokens": c.completion_tokens, "prompt_tokens": c.prompt_tokens,
+            "seconds": round(c.seconds, 3), "backend": c.backend, "model": c.model, "seed": c.seed,
+            "error": c.error, "settings": c.settings.model_dump(mode="json") if c.settings else None}
+
+
+def build(page: Page) -> None:
+    with gr.Column(visible=False):  # the API's inputs and outputs; nothing on the page
+        preset_in = gr.JSON(label="preset")
+        query_in = gr.Textbox(label="query")
+        completions_out = gr.JSON(label="completions")
+        csv_in = gr.File(label="csv", file_types=[".csv"], type="filepath")
+        labels_in = gr.Textbox(label="labels")
+        rows_in = gr.Number(100, label="rows", precision=0)
+        calibrate_in = gr.Checkbox(True, label="calibrate")
+        results_out = gr.JSON(label="results")
+        trigger = gr.Button(visible=False)
+
+    @shows_errors
+    def run(preset: dict, query: str | None, request: gr.Request):
+        """Run every column of `preset` (each sampled `preset.samples` times) on `query`, or on the preset's
+        own query when it is empty. Streams the list of completions, one per column × sample
+        ({column, sample, text, done, finish_reason, completion_tokens, seconds, backend, model, error, settings});
+        the last list has every completion done."""
+        p = preset_of(preset)
+        if query:
+            p = p.model_copy(update={"query": query})
+        cells = grid.column_cells([(c.settings, c.backend) for c in p.columns], p.samples)
+        backends: dict = {}
+        for key in {c.backend for c in cells}:
+            try:
+                backends[key] = make_backend(p.endpoints[key]) if key else page.services.embedded()
+            except FewShotError as exc:
+                backends[key] = exc
+        for latest in stream_cells(page, request.session_hash, backends, p.prompt, cells):
+            yield [completion_record(cell_column + 1, cell.sample + 1, c)
+                   for cell_column, cell, c in ((i // p.samples, cell, c)
+                                                for i, (cell, c) in enumerate(zip(cells, latest, strict=True)))]
+
+    @shows_errors
+    def evaluate(preset: dict, csv: str, labels: str | None, rows: int, calibrate: bool) -> dict:
+        """Accuracy of `preset`'s prompt on a labelled CSV (columns text,label; the first `rows` rows), every
+        label scored on the embedded model. `labels`: comma-separated, default the file's. Returns
+        {accuracy, rows, examples, majority_label, majority_baseline, calibrated_accuracy, bias, confusion}."""
+        p = preset_of(preset)
+        s = score(page, p.prompt, csv, labels, int(rows or 100), bool(calibrate))
+        table = s.result.confusion()
+        return {"accuracy": s.result.accuracy, "rows": s.rows, "examples": s.examples,
+                "majority_label": s.majority[0], "majority_baseline": s.majority[1],
+                "calibrated_accuracy": s.result.calibrated_accuracy, "bias": s.result.bias,
+                "confusion": {str(t): {str(k): int(v) for k, v in row.items()} for t, row in table.iterrows()}}
+
+    trigger.click(run, [preset_in, query_in], completions_out, api_name="run", show_progress="hidden", **MODEL_WORK)
+    trigger.click(evaluate, [preset_in, csv_in, labels_in, rows_in, calibrate_in], results_out, api_name="evaluate",
+                  **MODEL_WORK)
