@@ -295,8 +295,9 @@ def probe_command(args: argparse.Namespace) -> int:
     defaults = probe.defaults_for(preset_id)
     preset = presets.find(args.preset)
     template = probe.check_template(args.template if args.template is not None else defaults.get("template", ""))
-    sets = [s.strip() for s in args.terms.split(",")] if args.terms is not None else list(defaults.get("terms", ()))
-    terms = probe.resolve_terms([s for s in sets if s], args.term)
+    # The preset's own term sets only when no terms are given at all.
+    sets = args.terms.split(",") if args.terms is not None else [] if args.term else list(defaults.get("terms", ()))
+    terms = probe.resolve_terms([s.strip() for s in sets if s.strip()], args.term)
     if not args.scoring and args.calibrate != "none":
         raise FewShotError("--calibrate applies to --scoring labels; with sampling drop it.")
     column = preset.columns[0]

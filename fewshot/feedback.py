@@ -238,13 +238,22 @@ COLUMNS = ["time", "rating", "preset", "backend", "url", "model", "setting", "se
 
 def to_csv(records: Sequence[Feedback], path: str | Path | None = None) -> str:
     """CSV of `to_frame`; text a spreadsheet would run as a formula (= + - @) gets a leading quote."""
-    frame = to_frame(records)
-    for column in frame.columns:
-        frame[column] = frame[column].map(lambda v: "'" + v if isinstance(v, str) and v[:1] in "=+-@" else v)
-    text = frame.to_csv(index=False)
+    text = spreadsheet_safe(to_frame(records)).to_csv(index=False)
     if path is not None:
         Path(path).write_text(text, encoding="utf-8", newline="")
     return text
+
+
+FORMULA_STARTS = ("=", "+", "-", "@")  # what a spreadsheet runs as a formula when a cell begins with it
+
+
+def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose text cells beginning = + - @ get a leading quote, so a spreadsheet shows them as text."""
+    frame = frame.copy()
+    for column in frame.columns:
+        frame[column] = frame[column].map(lambda v: "'" + v if isinstance(v, str) and v.startswith(FORMULA_STARTS)
+                                          else v)
+    return frame
 
 
 def failures(records: Sequence[Feedback]) -> pd.DataFrame:

@@ -26,6 +26,7 @@ import pandas as pd
 from . import calibrate
 from .errors import BackendError, ConfigError
 from .evaluate import label_of, label_probabilities
+from .feedback import spreadsheet_safe
 from .prompt import FewShotPrompt
 from .settings import GenerationSettings
 
@@ -265,7 +266,7 @@ class ProbeResult:
 
     def to_csv(self, path: str | None = None) -> str:
         """The per-term table as CSV (cells a spreadsheet would run as formulas are quoted)."""
-        text = _spreadsheet_safe(self.to_frame()).to_csv(index=False)
+        text = spreadsheet_safe(self.to_frame()).to_csv(index=False)
         if path is not None:
             with open(path, "w", encoding="utf-8", newline="") as f:
                 f.write(text)
@@ -298,14 +299,6 @@ def pooled_baseline(terms: Sequence[TermResult]) -> dict[str, float]:
     base = [t for t in terms if t.baseline]
     total = sum(t.samples for t in base) or 1
     return {k: sum(t.distribution[k] * t.samples for t in base) / total for k in (base[0].distribution if base else {})}
-
-
-def _spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
-    """Text cells starting with = + - @ get a leading quote so a spreadsheet shows them as text."""
-    frame = frame.copy()
-    for column in frame.columns:
-        frame[column] = frame[column].map(lambda v: "'" + v if isinstance(v, str) and v[:1] in "=+-@" else v)
-    return frame
 
 
 # --- measuring -----------------------------------------------------------------------------------

@@ -149,6 +149,7 @@ def test_result_exports_a_frame_csv_and_json_rows():
     assert frame.loc[2, "shift_negative"] == 80.0 and bool(frame.loc[2, "flagged"])
     back = pd.read_csv(io.StringIO(result.to_csv()), keep_default_na=False)
     assert back["term"].tolist()[3].startswith("'=")  # a spreadsheet shows it as text, not a formula
+    assert back["term"].tolist()[:3] == ["", "a", "disabled"]
     assert back.loc[2, "p_negative"] == 0.8
     rows = result.rows()
     assert rows[2]["term"] == "disabled" and rows[2]["flagged"] and rows[2]["distribution"]["negative"] == 0.8
