@@ -26,7 +26,9 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .backends import BackendSpec
-from .errors import ConfigError
+from .errors import ConfigError, PromptError
+from .presets import Column, Preset
+from .prompt import FewShotPrompt, Template, parse
 from .settings import GenerationSettings, describe_validation_error
 
 try:  # POSIX: a lock makes even a write the kernel splits land whole; elsewhere O_APPEND alone
@@ -87,6 +89,7 @@ class Feedback(BaseModel):
     preset: str = Field("", max_length=200, description="The preset the prompt came from, if any.")
     sample: int = Field(0, ge=0, description="Which sample of its column (0 = the first).")
     column: int | None = Field(None, ge=0, description="Which Compare column (0 = the first).")
+    state: Preset | None = Field(None, description="The playground state it ran in, to re-open it exactly.")
 
     @model_validator(mode="before")
     @classmethod
@@ -102,6 +105,15 @@ class Feedback(BaseModel):
             backend["url"] = clean_url(str(backend.get("url") or ""))
             backend["model"] = mask_tokens(str(backend.get("model") or ""))
             data["backend"] = backend
+        state = data.get("state")
+        if isinstance(state, Preset):
+            state = state.model_dump()
+        if isinstance(state, Mapping) and isinstance(state.get("endpoints"), Mapping):
+            state = {**state, "endpoints": {
+                name: {**dict(spec.model_dump() if isinstance(spec, BackendSpec) else spec),
+                       "url": clean_url(str((spec.url if isinstance(spec, BackendSpec) else spec.get("url")) or ""))}
+                for name, spec in state["endpoints"].items()}}
+            data["state"] = state
         for key in ("prompt", "completion", "original", "correction", "model", "preset"):
             if isinstance(data.get(key), str):
                 data[key] = mask_tokens(data[key])
@@ -122,6 +134,37 @@ class Feedback(BaseModel):
     def setting(self) -> str:
         """`temp=0.1, max=8`: the settings as Compare labels a column."""
         return self.settings.label()
+
+
+def reopen(entry: Feedback) -> Preset:
+    """The playground state to replay a record: its saved state with the record's settings as the one
+    column, or else its prompt read back into task, examples and query (PromptError if it does not parse)."""
+    remote = entry.backend.kind != "local"
+    column = Column(**entry.settings.model_dump(), backend="A" if remote else "")
+    endpoints = {"A": entry.backend} if remote else {}
+    if entry.state is not None:
+        return entry.state.model_copy(update={"columns": (column,), "samples": 1,
+                                              "endpoints": {**entry.state.endpoints, **endpoints}})
+    prompt = _parsed(entry)
+    return Preset(name=f"Feedback {entry.time}"[:80], task=prompt.task, examples=prompt.examples, query=prompt.query,
+                  template=prompt.template, columns=(column,), endpoints=endpoints)
+
+
+def _parsed(entry: Feedback) -> FewShotPrompt:
+    """The record's prompt split by the first template that reads it: its preset's, the built-in
+    presets', the default one (records without a saved state carry only the rendered text)."""
+    from . import presets
+
+    found, _ = presets.load_folder()
+    own = found.get(entry.preset) or next((p for p in found.values() if p.name == entry.preset), None)
+    templates = [p.template for p in ([own] if own else []) + list(found.values())] + [Template()]
+    for template in dict.fromkeys(templates):
+        try:
+            return parse(entry.prompt, template)
+        except PromptError:
+            continue
+    raise PromptError("This record's prompt follows none of the known formats, so it cannot be split into examples: "
+                      "copy it from the table instead.")
 
 
 def make(

@@ -206,3 +206,23 @@ def test_many_threads_and_processes_writing_at_once_never_corrupt_the_log(tmp_pa
     assert len(set(tags)) == len(tags)
     for r in records:  # and is whole: nothing of another record spliced in
         assert r.prompt == r.completion + "|" + r.completion[0] * size
+
+
+def test_a_record_reopens_in_the_playground(tmp_path):
+    from fewshot import presets
+
+    preset = presets.find("sentiment")
+    settings = GenerationSettings(temperature=0.9, seed=42)
+    local = entry(prompt=preset.prompt.render(), settings=settings, backend=BackendSpec(kind="local"))
+    again = feedback.reopen(local)
+    assert again.prompt == preset.prompt and again.columns[0].settings == settings and not again.endpoints
+    spec = BackendSpec(kind="tgi", url=f"http://u:{HF_TOKEN}@127.0.0.1:9/")
+    state = preset.model_copy(update={"query": "I'm a disabled happy person", "endpoints": {"B": spec}})
+    feedback.record(entry(state=state, backend=spec, settings=settings), tmp_path)
+    saved = feedback.read(tmp_path)[0]
+    assert HF_TOKEN not in (tmp_path / "feedback.jsonl").read_text()
+    reopened = feedback.reopen(saved)
+    assert reopened.query == "I'm a disabled happy person" and reopened.columns[0].backend == "A"
+    assert reopened.endpoints["A"].url == "http://127.0.0.1:9/" and reopened.columns[0].settings == settings
+    with pytest.raises(feedback.PromptError, match="cannot be split"):
+        feedback.reopen(entry(prompt="free text, no format"))
