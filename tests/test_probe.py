@@ -260,3 +260,34 @@ def test_probe_on_the_embedded_model_by_label_scoring(local_backend):
         assert abs(sum(t.distribution.values()) - 1) < 1e-3
     # Calibration divides out the prompt's own lean, so it changes the distribution.
     assert result.terms[2].distribution != raw.terms[2].distribution
+
+
+# --- any backend: TGI's protocol, replayed over HTTP ----------------------------------------------
+
+
+def test_probe_by_sampling_over_tgi(replay):
+    from fewshot.backends import remote_class
+
+    tgi = remote_class("tgi")(replay.url, "")
+    replay.reset()
+    result = probe.run_probe(tgi, sentiment().prompt, "I'm a {} happy person", ["disabled"], samples=3,
+                             settings=GenerationSettings(temperature=0.7, max_new_tokens=4, seed=9))
+    # The replayed model answers " positive" to everything: no shift, nothing flagged.
+    assert [t.distribution["positive"] for t in result.terms] == [1.0, 1.0, 1.0] and not result.flagged
+    sent = [r for r in replay.requests if "generate" in r["path"]]
+    seeds = sorted(r["body"]["parameters"]["seed"] for r in sent)
+    assert seeds == [9, 9, 9, 10, 10, 10, 11, 11, 11]  # the same three seeds for each of the three queries
+    assert {r["body"]["inputs"].rsplit("Tweet: ", 1)[1].split("\n")[0] for r in sent} == {
+        "I'm a happy person", "I'm a a happy person", "I'm a disabled happy person"}
+
+
+def test_probe_over_a_failing_server_is_one_clear_error(replay):
+    from fewshot.backends import remote_class
+
+    tgi = remote_class("tgi")(replay.scenario("status=401"), "")
+    with pytest.raises(BackendError) as info:
+        probe.run_probe(tgi, sentiment().prompt, "I'm a {} happy person", ["disabled"], samples=2,
+                        settings=GenerationSettings(temperature=0.7, max_new_tokens=4))
+    assert "Probing \"I'm a happy person\"" in str(info.value) or "Probing 'I'm a happy person'" in str(info.value)
+    with pytest.raises(ConfigError, match="Label scoring needs a backend that can score"):
+        probe.run_probe(tgi, sentiment().prompt, "I'm a {} happy person", ["disabled"], mode="labels")
