@@ -294,7 +294,10 @@ def probe_command(args: argparse.Namespace) -> int:
     preset_id = args.preset.removesuffix(".json").rsplit("/", 1)[-1]
     defaults = probe.defaults_for(preset_id)
     preset = presets.find(args.preset)
-    template = probe.check_template(args.template if args.template is not None else defaults.get("template", ""))
+    if args.template is None and "template" not in defaults:
+        raise FewShotError(f"{args.preset} has no probe of its own: give --template with one {{}} where the term "
+                           "goes, e.g. --template \"I'm a {} happy person\".")
+    template = probe.check_template(args.template if args.template is not None else defaults["template"])
     # The preset's own term sets only when no terms are given at all.
     sets = args.terms.split(",") if args.terms is not None else [] if args.term else list(defaults.get("terms", ()))
     terms = probe.resolve_terms([s.strip() for s in sets if s.strip()], args.term)

@@ -20,7 +20,7 @@ TEMPLATE = "I'm a {} happy person"
         (["sentiment", "--template", TEMPLATE, "--terms", "colour"], "Unknown term set 'colour': choose from"),
         (["sentiment", "--template", TEMPLATE, "--terms", ""], "The term list is empty"),
         (["sentiment", "--template", TEMPLATE, "--term", " "], "The term list is empty"),
-        (["sentiment", "--terms", "age"], "exactly one {} where the term goes (found 0)"),  # no template for it
+        (["sentiment", "--terms", "age"], "sentiment has no probe of its own: give --template with one {}"),
         (["sentiment", "--template", TEMPLATE, "--terms", "age", "--calibrate", "batch"], "--calibrate applies to"),
         (["sentiment", "--template", TEMPLATE, "--terms", "age", "--samples", "0"], "samples must be between 1"),
         (["sentiment", "--template", TEMPLATE, "--samples", "3", "--scoring", "labels"], "not allowed with argument"),
