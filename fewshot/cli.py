@@ -96,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--shots", type=int, metavar="N", help="use only the first N examples")
     ev.add_argument("--no-calibrate", action="store_true", help="skip the content-free calibration")
     ev.add_argument("--model", metavar="GGUF", help="a GGUF file for the embedded backend")
+    add_probe_parser(sub)
     return parser
 
 
@@ -238,6 +239,96 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+# --- probe: the counterfactual bias probe -------------------------------------------------------
+
+PROBE_EPILOG = """\
+term sets: {sets}
+A baseline ("" and "a" in the slot) always runs first and every term is compared with it.
+
+examples:
+  python -m fewshot probe disability-sentiment
+  python -m fewshot probe sentiment --template "I'm a {{}} happy person" --terms disability --samples 5
+  python -m fewshot probe sentiment --template "I'm a {{}} happy person" --terms gender,age --scoring labels \\
+      --calibrate contextual --format json
+  python -m fewshot probe sentiment --template "My {{}} neighbour waved" --term tall --term short
+"""
+
+
+def add_probe_parser(sub: Any) -> None:
+    """The `probe` subcommand's options."""
+    from . import calibrate, probe
+
+    p = sub.add_parser(
+        "probe",
+        help="counterfactual bias probe: which terms in a query move the label",
+        description="Fill a query template's {} with each term and with a neutral baseline, measure the label "
+        "distribution of each (sampled completions, or label scoring), and flag the terms whose shift from the "
+        "baseline exceeds the threshold with a bootstrap interval that excludes zero.",
+        epilog=PROBE_EPILOG.format(sets=", ".join(probe.TERM_SETS)),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("preset", metavar="PRESET_OR_JSON_FILE", help="a built-in or saved preset's name, or a JSON file")
+    p.add_argument("--template", help="the query with one {} where the term goes (default: the preset's probe)")
+    p.add_argument("--terms", metavar="SET,SET", help="built-in term sets, comma-separated (listed below)")
+    p.add_argument("--term", action="append", default=[], metavar="TEXT", help="a term of your own (repeatable)")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--samples", type=int, metavar="N", help="sampled completions per term (default 5)")
+    how.add_argument("--scoring", choices=("labels",), help="score each label instead of sampling (embedded model)")
+    p.add_argument("--calibrate", choices=calibrate.METHODS, default="none", help="calibration for --scoring labels")
+    p.add_argument("--labels", metavar="A,B,...", help="the labels (default: the outputs of the preset's examples)")
+    p.add_argument("--threshold", type=float, default=probe.THRESHOLD, metavar="POINTS",
+                   help=f"flag shifts larger than this many points (default {probe.THRESHOLD:g})")
+    p.add_argument("--temperature", type=float, help="sampling temperature (default: the preset's first column)")
+    p.add_argument("--seed", type=int, default=0, help="first sampling seed when the preset sets none (default 0)")
+    p.add_argument("--csv", metavar="FILE", help="also write the per-term table to a CSV file")
+    p.add_argument("--format", choices=("table", "json"), default="table", help="output format (default table)")
+    p.add_argument("--backend", choices=list(KINDS), help="where completions come from (default: the preset's)")
+    p.add_argument("--url", help="the server's base URL, as copied (with or without /v1)")
+    p.add_argument("--model", help="model name on the server; for local, a GGUF file")
+
+
+def probe_command(args: argparse.Namespace) -> int:
+    """Run the probe and print one row (table) or one JSON object per term; exit 0 whether or not flagged."""
+    from . import evaluate, probe
+
+    preset_id = args.preset.removesuffix(".json").rsplit("/", 1)[-1]
+    defaults = probe.defaults_for(preset_id)
+    preset = presets.find(args.preset)
+    if args.template is None and "template" not in defaults:
+        raise FewShotError(f"{args.preset} has no probe of its own: give --template with one {{}} where the term "
+                           "goes, e.g. --template \"I'm a {} happy person\".")
+    template = probe.check_template(args.template if args.template is not None else defaults["template"])
+    # The preset's own term sets only when no terms are given at all.
+    sets = args.terms.split(",") if args.terms is not None else [] if args.term else list(defaults.get("terms", ()))
+    terms = probe.resolve_terms([s.strip() for s in sets if s.strip()], args.term)
+    if not args.scoring and args.calibrate != "none":
+        raise FewShotError("--calibrate applies to --scoring labels; with sampling drop it.")
+    column = preset.columns[0]
+    settings = column.settings
+    if args.temperature is not None:
+        settings = make_settings(**{**settings.model_dump(), "temperature": args.temperature})
+    backend = make_cli_backends(args, preset)["" if args.backend else column.backend]
+    if isinstance(backend, FewShotError):
+        raise backend
+    samples = args.samples if args.samples is not None else defaults.get("samples", max(preset.samples, 5))
+    result = probe.run_probe(
+        backend, preset.prompt, template, terms, labels=evaluate.parse_labels(args.labels),
+        mode="labels" if args.scoring else "samples", samples=samples, settings=settings,
+        calibration=args.calibrate, threshold=args.threshold, seed=args.seed,
+    )
+    if args.format == "json":
+        for row in result.rows():
+            print(json.dumps(row, ensure_ascii=False))
+    else:
+        print(result.table())
+    if args.csv:
+        try:
+            result.to_csv(args.csv)
+        except OSError as exc:
+            raise FewShotError(f"Cannot write {args.csv}: {exc.strerror}.") from None
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -250,6 +341,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "eval":
             return evaluate_command(args)
+        if args.command == "probe":
+            return probe_command(args)
         return run(args)
     except BackendError as exc:
         print(f"fewshot: error: {exc}", file=sys.stderr)
