@@ -410,7 +410,7 @@ def run_grid(
         raise ConfigError(f"Unknown scoring {unknown[0]!r}: choose from {', '.join(SCORING)}.")
     if draws < 1:
         raise ConfigError(f"Draws must be at least 1 (got {draws}).")
-    labels = candidate_labels(rows, labels)
+    labels = candidate_labels(pd.concat([rows, pool]) if len(pool) else rows, labels)  # default: every label seen
     rows = rows.assign(label=normalise_labels(rows["label"], labels, "the evaluation rows"))
     pool = pool.assign(label=normalise_labels(pool["label"], labels, "the example pool")) if len(pool) else pool
     shots = sorted(set(shots))
