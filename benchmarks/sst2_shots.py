@@ -56,7 +56,7 @@ def main() -> None:
     backend = LocalBackend()
     pool = evaluate.read_labelled(DATA / pool_file).sample(frac=1, random_state=args.seed).head(args.pool)
     rows = evaluate.read_labelled(DATA / eval_file).sample(frac=1, random_state=args.seed).head(args.rows)
-    labels = sorted(set(rows["label"]))
+    labels = sorted(set(rows["label"]) | set(pool["label"]))
     label, share = evaluate.majority_baseline(list(rows["label"]))
     print(f"{args.task}: {len(rows)} rows of {eval_file} (majority '{label}' {share:.3f}), pool {len(pool)} rows of "
           f"{pool_file}; {backend.model}; draws {args.draws}{', balanced' if args.balanced else ''}", flush=True)
