@@ -178,6 +178,8 @@ def draw(pool: pd.DataFrame, k: int, seed: int = 0, balanced: bool = False) -> p
         for i in order:
             by_label.setdefault(labels[i], []).append(i)
         queues = [by_label[name] for name in sorted(by_label)]
+        turn = int(rng.integers(len(queues)))  # which label comes first is drawn too (k = 1 is not always the same)
+        queues = queues[turn:] + queues[:turn]
         order = [q[r] for r in range(max(map(len, queues))) for q in queues if r < len(q)]
     return pool.iloc[order[:k]].reset_index(drop=True)
 
