@@ -167,9 +167,10 @@ def test_eval_json_prints_one_object_per_cell_on_a_remote_server(replay, tmp_pat
 
 
 def test_eval_table_on_the_embedded_model():
-    out = cli("eval", "sentiment", "--data", TINY, "--shots", "4", "--draws", "1", "--calibrate", "none,batch")
+    out = cli("eval", "sentiment", "--data", TINY, "--limit", "4", "--shots", "4", "--draws", "1",
+              "--calibrate", "none,batch")
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
-    assert lines[0].startswith("8 rows, pool of 4, labels: negative, neutral, positive; majority baseline 0.500")
+    assert lines[0].startswith("4 rows, pool of 4, labels: negative, neutral, positive; majority baseline 0.500")
     assert [line.split()[:3] for line in lines[2:]] == [["4", "labels", "none"], ["4", "labels", "batch"]]
-    assert float(lines[3].split()[3]) >= 0.75  # batch-calibrated 4-shot on eight plain reviews
+    assert all(line.split()[5:] == ["0.000", "4", "1"] for line in lines[2:])  # one draw: no spread; 4 rows
