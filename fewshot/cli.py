@@ -81,41 +81,130 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--model", help="model name on the server; for local, a GGUF file (default: FEWSHOT_MODEL or SmolLM2-135M)"
     )
-    ev = sub.add_parser(
-        "eval",
-        help="measure a preset's accuracy on a labelled CSV",
-        description="Predict each row's label by scoring every label after the preset's prompt (the row is the "
-        "query) on the embedded model, and print the accuracy, calibrated as in 'Calibrate Before Use'.",
-        epilog="example:\n  python -m fewshot eval sentiment --data reviews.csv --labels positive,negative --shots 2",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    ev.add_argument("preset", metavar="PRESET_OR_JSON_FILE", help="a built-in or saved preset's name, or a JSON file")
-    ev.add_argument("--data", required=True, metavar="CSV", help="a CSV file with columns text,label")
-    ev.add_argument("--labels", metavar="A,B,...", help="the labels to choose from (default: those in the CSV)")
-    ev.add_argument("--limit", type=int, default=200, metavar="N", help="evaluate the first N rows (default 200)")
-    ev.add_argument("--shots", type=int, metavar="N", help="use only the first N examples")
-    ev.add_argument("--no-calibrate", action="store_true", help="skip the content-free calibration")
-    ev.add_argument("--model", metavar="GGUF", help="a GGUF file for the embedded backend")
+    add_eval_parser(sub)
     add_probe_parser(sub)
     return parser
 
 
+EVAL_EPILOG = """\
+Each row of --data is the query in turn; demonstrations come from --pool, from a seeded --split of
+--data (a row used as a demonstration is never scored), or else the preset's examples table.
+Every cell is the mean ± std over --draws seeded draws of the examples. Scoring "labels" scores each
+label's log-probability (the embedded model, vLLM-style servers, TGI) and takes every calibration;
+"generate" maps a greedy completion's first line to a label (every backend, chat included).
+
+examples:
+  python -m fewshot eval sentiment --data reviews.csv --split 0.5 --shots 0,4,8 --draws 3
+  python -m fewshot eval sentiment --data dev.csv --pool train.csv --calibrate none,contextual,batch,domain \\
+      --format json --out results.csv
+  python -m fewshot eval sentiment --data dev.csv --scoring generate --backend chat \\
+      --url https://router.huggingface.co/v1 --model meta-llama/Llama-3.1-8B-Instruct:fastest
+"""
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"takes whole numbers separated by commas, e.g. 0,4,8 (got {text!r})") \
+            from None
+    if not values or min(values) < 0:
+        raise argparse.ArgumentTypeError(f"takes whole numbers of 0 or more, e.g. 0,4,8 (got {text!r})")
+    return values
+
+
+def _words(text: str) -> list[str]:
+    return [v.strip() for v in text.split(",") if v.strip()]
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"takes the pool's share of the rows, between 0 and 1 (got {text!r})")
+    return value
+
+
+def add_eval_parser(sub) -> None:
+    """`eval`: accuracy of a preset's prompt on a labelled CSV, over a grid of shots × calibration × scoring."""
+    ev = sub.add_parser(
+        "eval", help="measure a preset's accuracy on a labelled CSV (shots × calibration × scoring, mean ± std)",
+        description="Measure the accuracy of a preset's prompt on a labelled CSV: a grid of shots × calibration × "
+        "scoring mode, each cell the mean ± std over example draws, next to the majority-class baseline.",
+        epilog=EVAL_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ev.add_argument("preset", metavar="PRESET_OR_JSON", help="a built-in or saved preset's name, or a JSON file")
+    ev.add_argument("--data", required=True, metavar="EVAL.csv", help="the rows to score (columns text,label)")
+    where = ev.add_mutually_exclusive_group()
+    where.add_argument("--pool", metavar="POOL.csv", help="draw the examples from this CSV")
+    where.add_argument("--split", type=_fraction, metavar="FRACTION",
+                       help="draw the examples from this share of --data (seeded); score the rest")
+    ev.add_argument("--shots", type=_int_list, metavar="0,4,8",
+                    help="numbers of examples (default 0,4,8 with --pool/--split, else 0 and all the preset's)")
+    ev.add_argument("--draws", type=int, default=3, metavar="N", help="example draws per number of shots (default 3)")
+    ev.add_argument("--balanced", action="store_true", help="draw the same number of examples of each label")
+    ev.add_argument("--calibrate", type=_words, default=["none", "batch"], metavar="none,contextual,batch,domain",
+                    help="calibration methods (default none,batch: raw and batch-calibrated side by side)")
+    ev.add_argument("--scoring", type=_words, default=["labels"], metavar="labels|generate",
+                    help="labels: each label's log-probability; generate: a greedy completion's first line "
+                    "(default labels; both: labels,generate)")
+    ev.add_argument("--labels", metavar="A,B,...", help="the candidate labels (default: those in --data)")
+    ev.add_argument("--text-column", default="text", metavar="NAME", help="the CSV's text column (default text)")
+    ev.add_argument("--label-column", default="label", metavar="NAME", help="the CSV's label column (default label)")
+    ev.add_argument("--limit", type=int, default=200, metavar="N", help="score at most N rows (default 200)")
+    ev.add_argument("--seed", type=int, default=0, help="seed of the split and the draws (default 0)")
+    ev.add_argument("--backend", choices=list(KINDS), help="where scores come from (default: the embedded model)")
+    ev.add_argument("--url", help="the server's base URL, as copied (with or without /v1)")
+    ev.add_argument("--model", help="model name on the server; for local, a GGUF file")
+    ev.add_argument("--format", choices=("table", "json"), default="table",
+                    help="table, or json: one object per grid cell per line")
+    ev.add_argument("--out", metavar="results.csv", help="also write the cells, confusion tables and failures as CSV")
+
+
 def evaluate_command(args: argparse.Namespace) -> int:
+    """Run the grid and print one line (table) or one JSON object per cell."""
     from . import evaluate
-    from .backends.local import LocalBackend
 
     preset = presets.find(args.preset)
-    prompt = preset.prompt if args.shots is None else preset.prompt.with_shots(grid._shots(args.shots))
-    rows = evaluate.read_labelled(args.data, args.limit)
-    result = evaluate.evaluate(LocalBackend(args.model), prompt, rows, evaluate.parse_labels(args.labels),
-                               calibrate=not args.no_calibrate)
-    print(f"{len(rows)} rows, {len(prompt.examples)} examples in the prompt, labels: {', '.join(result.labels)}")
-    print(f"accuracy:            {result.accuracy:.3f}")
-    if result.calibrated is not None:
-        bias = ", ".join(f"{k} {v:.2f}" for k, v in result.bias.items())
-        print(f"calibrated accuracy: {result.calibrated_accuracy:.3f}   (content-free bias: {bias})")
-    print("\nconfusion (rows: true label, columns: predicted)")
-    print(result.confusion().to_string())
+    columns = {"text": args.text_column, "label": args.label_column}
+    data = evaluate.read_labelled(args.data, None if args.split else args.limit, **columns)
+    if args.split:
+        pool, rows = evaluate.split(data, args.split, args.seed)
+        rows = rows.head(args.limit)
+    elif args.pool:
+        pool, rows = evaluate.read_labelled(args.pool, **columns), data
+    else:
+        pool, rows = evaluate.pool_of(preset.prompt.examples), data
+    shots = args.shots or ([0, 4, 8] if args.pool or args.split else sorted({0, len(preset.prompt.examples)}))
+    if args.url and not args.backend:
+        raise FewShotError("--url needs --backend (openai, tgi, ollama or chat) to say how to talk to it.")
+    if args.backend and args.backend != "local" and not args.url:
+        raise FewShotError(f"--backend {args.backend} needs --url (the server's base URL).")
+    spec = BackendSpec(kind=args.backend or "local", url=args.url or "", model=args.model or "")
+    try:
+        backend = make_backend(spec)
+    except BackendRejected as exc:
+        raise FewShotError(str(exc)) from None
+    result = evaluate.run_grid(
+        backend, preset.prompt, pool, rows, evaluate.parse_labels(args.labels), shots=shots,
+        calibrate=args.calibrate, scoring=args.scoring, draws=args.draws, balanced=args.balanced, seed=args.seed,
+    )
+    if args.format == "json":
+        for cell in result.cells:
+            print(json.dumps(cell.row(), ensure_ascii=False), flush=True)
+    else:
+        label, share = result.majority
+        print(f"{len(rows)} rows, pool of {len(pool)}, labels: {', '.join(result.labels)}; "
+              f"majority baseline {share:.3f} ('{label}')")
+        print(f"{'shots':>5}  {'scoring':<9} {'calibrate':<11} {'accuracy':>15} {'n':>5} {'draws':>5}")
+        for c in result.cells:
+            print(f"{c.shots:>5}  {c.scoring:<9} {c.calibrate:<11} {c.accuracy:>7.3f} ± {c.accuracy_std:.3f} "
+                  f"{c.n:>5} {c.draws:>5}")
+    if args.out:
+        written = result.to_csv(args.out)
+        print(f"wrote {', '.join(str(p) for p in written)}", file=sys.stderr)
     return 0
 
 

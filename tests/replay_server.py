@@ -30,6 +30,12 @@ The behaviour is chosen by a path prefix, so a backend's base URL selects it:
 Every native TGI request is checked as TGI checks it (422 for temperature <= 0, top_p outside (0, 1),
 more than 4 stop strings).
 
+Label scoring shapes: a non-streamed `/v1/completions` with `echo` and `logprobs` returns
+`choices[0].logprobs` (tokens, token_logprobs with null first, text_offset) over the prompt plus the
+generated token, as vLLM does; `/generate` with `decoder_input_details` returns `details.prefill`
+(a BOS "<s>" with logprob null first), as TGI does. The prompt is split into words (each with its
+leading whitespace); a word's log-probability is LOGPROBS[word], else -1.0.
+
 The "model" answers every prompt with the same script, token by token, honouring max tokens and
 stop strings the way each protocol does (TGI keeps the stop string; the others drop it).
 """
@@ -37,6 +43,7 @@ stop strings the way each protocol does (TGI keeps the stop string; the others d
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -45,6 +52,21 @@ from typing import Any
 SCRIPT = [" positive", "\n", "###", "\n", "Tweet", ":", " I", " love", " this", " song", "\n", "Sentiment", ":",
           " positive", "\n", "###"]
 CHAT_SCRIPT = ["The", " sentiment", " is", " positive", "."]
+LOGPROBS = {" positive": -0.25, " negative": -1.5, " very": -2.0}
+
+
+def words(text: str) -> list[str]:
+    """The replay's tokenizer: words with their leading whitespace."""
+    return re.findall(r"\s*\S+|\s+$", text)
+
+
+def prompt_logprobs(text: str) -> list[tuple[str, int, float | None]]:
+    """(token, text offset, log-probability) of each prompt token; the first has none."""
+    out, at = [], 0
+    for i, token in enumerate(words(text)):
+        out.append((token, at, None if i == 0 else LOGPROBS.get(token, -1.0)))
+        at += len(token)
+    return out
 
 
 class ReplayServer:
@@ -217,6 +239,11 @@ class _Handler(BaseHTTPRequestHandler):
         text, final = "".join(tokens), _final_event(protocol, tokens, reason)
         if protocol == "tgi":
             answer = {"generated_text": text, "details": final["details"]}
+            if (body.get("parameters") or {}).get("decoder_input_details"):
+                prefill = [{"id": 1, "text": "<s>", "logprob": None}]
+                prefill += [{"id": 200 + i, "text": t, "logprob": lp if i else -3.0}
+                            for i, (t, _, lp) in enumerate(prompt_logprobs(body["inputs"]))]
+                answer["details"] = {**final["details"], "prefill": prefill}
             return [{"generated_text": text}] if "/models/" in path else answer  # hf-inference answers a list
         if protocol == "ollama":
             return {**final, "response": text}
@@ -224,8 +251,13 @@ class _Handler(BaseHTTPRequestHandler):
             choice = {"index": 0, "message": {"role": "assistant", "content": text},
                       "finish_reason": final["choices"][0]["finish_reason"]}
             return {"object": "chat.completion", "choices": [choice], "usage": final["usage"]}
-        return {"object": "text_completion", "choices": [{**final["choices"][0], "text": text}],
-                "usage": final["usage"]}
+        choice = {**final["choices"][0], "text": text}
+        if body.get("echo") and body.get("logprobs") is not None:  # vLLM: the prompt's tokens, then the generated
+            echoed = [*prompt_logprobs(body["prompt"]), *((t, len(body["prompt"]), -0.1) for t in tokens)]
+            choice = {**choice, "text": body["prompt"] + text, "logprobs": {
+                "tokens": [t for t, _, _ in echoed], "text_offset": [o for _, o, _ in echoed],
+                "token_logprobs": [lp for _, _, lp in echoed], "top_logprobs": [None] * len(echoed)}}
+        return {"object": "text_completion", "choices": [choice], "usage": final["usage"]}
 
     def _error(self, protocol: str, status: int, *, loading: bool = False, context: bool = False,
                retry_after: str = "0.1") -> None:

@@ -80,3 +80,45 @@ def test_make_backend_shares_one_instance_per_spec(llama_server):
     spec = BackendSpec(kind="openai", url=llama_server)
     assert make_backend(spec) is make_backend(spec)
     assert make_backend(spec) is not make_backend(spec, token="t")
+
+
+def test_llama_cpp_server_echo_logprobs_are_one_position_late_so_scoring_is_refused(server, llama_server,
+                                                                                   local_backend):
+    """Why llama_cpp.server's label scores disagreed with the embedded model's exact ones: for a model
+    that adds no BOS token (SmolLM2), llama-cpp-python 0.3.36 gives each echoed token the
+    probability of being the *next* token after itself. The value it reports for " positive" is
+    exactly the embedded log P(" positive" | text + " positive"), and the true score sits in the
+    previous token's top log-probabilities. So the backend refuses to score there."""
+    import requests
+
+    from fewshot.backends.base import CannotScore
+
+    text, label = "Review: a great film\nSentiment:", " positive"
+    assert local_backend.llm.metadata.get("tokenizer.ggml.add_bos_token", "false") != "true"
+    answer = requests.post(llama_server + "/v1/completions", json={
+        "prompt": text + label, "max_tokens": 1, "echo": True, "logprobs": 5, "temperature": 0}, timeout=120).json()
+    logprobs = answer["choices"][0]["logprobs"]
+    at = logprobs["text_offset"].index(len(text))
+    assert logprobs["tokens"][at] == label
+    exact = local_backend.score(text, [label])[0]
+    reported = logprobs["token_logprobs"][at]
+    assert abs(reported - exact) > 1.0  # measured: -6.97 vs -2.96
+    assert reported == pytest.approx(local_backend.score(text + label, [label])[0], abs=1e-3)
+    assert logprobs["top_logprobs"][at - 1][label] == pytest.approx(exact, abs=1e-3)
+    with pytest.raises(CannotScore, match=r"llama_cpp\.server reports each echoed prompt token's log-probability "
+                                          r"from the distribution after that token.*use scoring by generation"):
+        server.score_many([(text, label)])
+
+
+def test_generation_scoring_works_on_the_same_server(server):
+    import pandas as pd
+
+    from fewshot import evaluate
+
+    rows = pd.DataFrame({"text": ["I loved every minute of it!", "Worst film I have ever seen."],
+                         "label": ["positive", "negative"]})
+    pool = evaluate.pool_of(presets.find("sentiment").prompt.examples)
+    result = evaluate.run_grid(server, presets.find("sentiment").prompt, pool, rows, ["positive", "negative",
+                               "neutral"], shots=[4], calibrate=["none"], scoring=["generate"], draws=1)
+    cell = result.cell(4, "none", "generate")
+    assert cell.n == 2 and cell.accuracy == 1.0, cell.failures

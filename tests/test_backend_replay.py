@@ -439,3 +439,63 @@ def test_a_gate_used_as_a_semaphore_still_bounds_requests(held):
     held.release.set()
     assert entered.wait(10)
     wait_until(lambda: b.gate.busy == 0)
+
+
+# --- label scoring: prompt log-probabilities ---------------------------------------------------------
+
+SCORED = "Review: good film\nSentiment:"
+
+
+@pytest.mark.parametrize("kind", ["openai", "tgi"])
+def test_label_scores_sum_the_label_tokens_of_the_documented_shapes(replay, kind):
+    """" positive" is one replay word (-0.25), " very positive" two (-2.0 - 0.25); the prompt's own
+    words (-1.0 each), the BOS (TGI) and the generated token (vLLM's echo) are left out."""
+    url = replay.scenario("owned=vllm") if kind == "openai" else replay.url
+    scores = backend(kind, url).score_many([(SCORED, " positive"), (SCORED, " negative"), (SCORED, " very positive")])
+    assert scores == pytest.approx([-0.25, -1.5, -2.25])
+
+
+def test_the_scoring_requests_are_the_documented_ones(replay):
+    replay.reset()
+    backend("openai", replay.scenario("owned=vllm")).score_many([(SCORED, " positive")])
+    body = last_request(replay, "/v1/completions")["body"]
+    assert body == {"model": "replay-model", "prompt": SCORED + " positive", "max_tokens": 1, "temperature": 0,
+                    "echo": True, "logprobs": 1, "stream": False}
+    backend("tgi", replay.url).score_many([(SCORED, " positive")])
+    body = last_request(replay, "/generate")["body"]
+    assert body == {"inputs": SCORED + " positive", "parameters": {
+        "max_new_tokens": 1, "details": True, "decoder_input_details": True, "do_sample": False}}
+
+
+def test_an_evaluation_grid_runs_on_a_remote_server_by_both_scoring_modes(replay):
+    import pandas as pd
+
+    from fewshot import evaluate
+
+    rows = pd.DataFrame({"text": ["good", "bad", "fine", "awful"], "label": ["positive", "negative"] * 2})
+    pool = pd.DataFrame({"text": ["nice", "poor"], "label": ["positive", "negative"]})
+    result = evaluate.run_grid(backend("tgi", replay.url), PROMPT, pool, rows, ["positive", "negative"],
+                               shots=[0, 2], calibrate=["none"], scoring=["labels", "generate"], draws=2)
+    # The replay model prefers " positive" (-0.25 vs -1.5) and always answers " positive".
+    assert [(c.shots, c.scoring, c.accuracy, c.draws) for c in result.cells] == [
+        (0, "labels", 0.5, 1), (2, "labels", 0.5, 2), (0, "generate", 0.5, 1), (2, "generate", 0.5, 2)]
+    assert {f.got for c in result.cells for f in c.failures} == {"positive"}
+
+
+@pytest.mark.parametrize(("kind", "reason"), [
+    ("chat", "chat endpoints return no log-probabilities"),
+    ("ollama", "Ollama returns log-probabilities of generated tokens only"),
+])
+def test_backends_that_cannot_score_say_so_and_offer_generation(replay, kind, reason):
+    from fewshot.backends.base import CannotScore, scorer_for
+
+    with pytest.raises(CannotScore, match=f"cannot score labels by log-probability \\({reason}.*use scoring by "
+                                          "generation instead"):
+        scorer_for(backend(kind, replay.url))
+
+
+def test_a_server_without_prompt_logprobs_is_a_clear_error(replay):
+    from fewshot.errors import BackendError
+
+    with pytest.raises(BackendError, match="no log-probabilities for the label's tokens"):
+        backend("tgi", replay.url + "/models/some/model").score_many([(SCORED, " positive")])

@@ -110,3 +110,67 @@ def test_a_remote_backend_needs_a_url():
 def test_more_bad_input(args, message):
     out = cli(*args)
     assert out.returncode == 2 and message in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+# --- eval -------------------------------------------------------------------------------------------
+
+TINY = str(ROOT / "tests" / "data" / "tiny_sentiment.csv")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--data", "missing.csv"], "Cannot read missing.csv"),
+        (["--data", TINY, "--text-column", "sentence"], "needs the columns sentence,label (missing: sentence"),
+        (["--data", TINY, "--labels", "positive,neutral"], "The label 'negative' in the evaluation rows is not "
+                                                            "among the candidates (positive, neutral)"),
+        (["--data", TINY, "--shots", "0,8"], "The example pool has 4 rows; 8 shots need at least 8"),
+        (["--data", TINY, "--split", "0.5", "--shots", "5"], "The example pool has 4 rows; 5 shots need at least 5"),
+        (["--data", TINY, "--shots", "0,x"], "takes whole numbers separated by commas"),
+        (["--data", TINY, "--split", "2"], "between 0 and 1"),
+        (["--data", TINY, "--calibrate", "none,platt"], "Unknown calibration 'platt'"),
+        (["--data", TINY, "--scoring", "vibes"], "Unknown scoring 'vibes'"),
+        (["--data", TINY, "--pool", TINY, "--split", "0.5"], "not allowed with argument"),
+    ],
+)
+def test_eval_bad_input_exits_2_with_one_readable_line(args, message):
+    out = cli("eval", "sentiment", *args)
+    assert out.returncode == 2, out.stderr
+    assert message in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in out.stderr and out.stdout == ""
+
+
+def test_eval_refuses_label_scoring_where_the_backend_cannot_score(replay):
+    out = cli("eval", "sentiment", "--data", TINY, "--backend", "ollama", "--url", replay.url, "--model", "m")
+    assert out.returncode == 2
+    assert "cannot score labels by log-probability" in out.stderr and "use scoring by generation" in out.stderr
+
+
+def test_eval_json_prints_one_object_per_cell_on_a_remote_server(replay, tmp_path):
+    out = cli("eval", "sentiment", "--data", TINY, "--split", "0.5", "--shots", "0,2", "--draws", "2",
+              "--calibrate", "none,batch", "--scoring", "labels,generate", "--backend", "tgi", "--url", replay.url,
+              "--format", "json", "--out", str(tmp_path / "results.csv"))
+    assert out.returncode == 0, out.stderr
+    cells = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [(c["shots"], c["calibrate"], c["scoring"], c["draws"]) for c in cells] == [
+        (0, "none", "labels", 1), (0, "batch", "labels", 1), (2, "none", "labels", 2), (2, "batch", "labels", 2),
+        (0, "none", "generate", 1), (2, "none", "generate", 2)]
+    for c in cells:
+        assert set(c) == {"shots", "calibrate", "scoring", "accuracy", "accuracy_std", "n", "draws", "per_label"}
+        assert c["n"] == 4 and set(c["per_label"]) == {"negative", "positive"}
+    # The replay model always prefers " positive": raw and generation cells score the positive rows only.
+    by = {(c["shots"], c["calibrate"], c["scoring"]): c for c in cells}
+    positives = by[(0, "none", "labels")]
+    assert positives["per_label"]["positive"]["recall"] == 1.0 and positives["per_label"]["negative"]["recall"] == 0
+    assert (tmp_path / "results.csv").read_text().startswith("shots,calibrate,scoring,accuracy")
+    assert "expected" in (tmp_path / "results_failures.csv").read_text().splitlines()[0]
+
+
+def test_eval_table_on_the_embedded_model():
+    out = cli("eval", "sentiment", "--data", TINY, "--limit", "4", "--shots", "4", "--draws", "1",
+              "--calibrate", "none,batch")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("4 rows, pool of 4, labels: negative, neutral, positive; majority baseline 0.500")
+    assert [line.split()[:3] for line in lines[2:]] == [["4", "labels", "none"], ["4", "labels", "batch"]]
+    assert all(line.split()[5:] == ["0.000", "4", "1"] for line in lines[2:])  # one draw: no spread; 4 rows

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from ..errors import FewShotError
+from ..errors import ConfigError, FewShotError
 from ..prompt import FewShotPrompt
 from ..settings import GenerationSettings
 
@@ -72,6 +72,43 @@ class Backend(Protocol):
     def generate_many(
         self, rows: Sequence[tuple[PromptLike, GenerationSettings]], cancel: threading.Event | None = None
     ) -> Iterator[tuple[int, Completion]]: ...
+
+
+class Scorer(Protocol):
+    """A backend that scores fixed continuations: the log-probability of each `continuation` right
+    after its `text` (the embedded model; OpenAI-compatible servers with prompt log-probabilities; TGI)."""
+
+    name: str
+
+    def score_many(self, pairs: Sequence[tuple[str, str]]) -> list[float]: ...
+
+
+class CannotScore(ConfigError):
+    """This backend cannot score labels by log-probability; scoring by generation still works."""
+
+
+# Backends whose protocol has no log-probabilities for a given text, and why (one sentence each).
+NO_PROMPT_LOGPROBS = {
+    "chat": "chat endpoints return no log-probabilities for a given text",
+    "ollama": "Ollama returns log-probabilities of generated tokens only, not of a given label",
+}
+
+
+def cannot_score(backend: str, reason: str) -> CannotScore:
+    """The one-sentence refusal, offering the mode that works."""
+    return CannotScore(f"The {backend} backend cannot score labels by log-probability ({reason}): "
+                       "use scoring by generation instead.")
+
+
+def scorer_for(backend: object) -> Scorer:
+    """`backend` as a Scorer, or CannotScore saying why and offering generation scoring."""
+    name = str(getattr(backend, "name", type(backend).__name__))
+    reason = NO_PROMPT_LOGPROBS.get(name)
+    if reason is None and not callable(getattr(backend, "score_many", None)):
+        reason = "it has no label scoring"
+    if reason is not None:
+        raise cannot_score(name, reason)
+    return backend  # type: ignore[return-value]
 
 
 def as_text(prompt: PromptLike) -> str:

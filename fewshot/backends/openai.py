@@ -1,6 +1,11 @@
 """OpenAI-compatible `/v1/completions`: vLLM, llama.cpp's llama-server, llama_cpp.server, TGI, OpenAI,
 Hugging Face router providers. Raw prompt in, SSE chunks out, `data: [DONE]` at the end.
 
+Label scoring (`score_many`) sends the text with its label, `echo: true`, `logprobs: 1`,
+`max_tokens: 1` (as lm-eval-harness does; vLLM documents it) and sums the log-probabilities of the
+echoed tokens whose `text_offset` falls in the label's span. llama-cpp-python's own server is
+refused (see OFF_BY_ONE_REASON): its echoed values are read one position late.
+
 Sends the portable subset (model, prompt, max_tokens, temperature, top_p, stop, seed). Servers
 whose type is known from `/v1/models` also get top-k and repetition penalty — and llama.cpp
 servers always get them, because their own defaults (top-k 40, min-p 0.05, repeat penalty 1.1)
@@ -11,19 +16,53 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import BackendError, BackendRejected
 from ..settings import GenerationSettings
-from .base import Final, Piece, PromptLike, as_text
-from .http import HTTPBackend, json_events, sse_data
+from .base import NO_PROMPT_LOGPROBS, Final, Piece, PromptLike, as_text, cannot_score
+from .http import HTTPBackend, executor, json_events, parse_json, sse_data
 
 LLAMA_CPP = ("me", "llamacpp", "llama.cpp", "llama-cpp")  # owned_by of llama_cpp.server and llama-server
 NEEDS_MODEL = ("router.huggingface.co",)  # servers whose first listed model is an arbitrary choice
 PROBE_RETRY = 10.0  # seconds before asking a server that did not answer /v1/models again
 ONE_AT_A_TIME = ("me",)  # llama_cpp.server runs one request and interrupts it when the next one arrives
+# llama-cpp-python 0.3.x (`_create_completion`, echo + logprobs) drops a leading BOS token from the
+# echoed tokens but not from the logit rows it reads them from; for a model that adds no BOS
+# (SmolLM2 among them) token i then gets its probability under the distribution *after* it.
+# Measured in tests/test_backend_openai.py; such servers are refused rather than trusted.
+OFF_BY_ONE = ("me",)
+OFF_BY_ONE_REASON = (
+    "llama_cpp.server reports each echoed prompt token's log-probability from the distribution after that "
+    "token instead of before it, so its label scores are wrong"
+)
+
+
+def score_body(model: str, text: str) -> dict[str, Any]:
+    """The request that echoes `text` with the log-probability of every token."""
+    return {"model": model, "prompt": text, "max_tokens": 1, "temperature": 0, "echo": True, "logprobs": 1,
+            "stream": False}
+
+
+def span_logprob(logprobs: dict[str, Any], start: int, end: int, backend: str = "openai") -> float:
+    """The sum of the echoed tokens' log-probabilities whose text_offset is in [start, end)."""
+    offsets, values = logprobs.get("text_offset") or [], logprobs.get("token_logprobs") or []
+    picked = [v for o, v in zip(offsets, values, strict=False) if start <= o < end]
+    if not picked or any(v is None for v in picked):
+        raise BackendError(
+            f"The {backend} server returned no log-probabilities for the label's tokens (echo + logprobs): "
+            "it cannot score labels; use scoring by generation.", backend=backend,
+        )
+    return float(sum(picked))
+
+
+def post_json(backend: HTTPBackend, path: str, body: dict[str, Any]) -> Any:
+    """One non-streamed request and its JSON answer (errors mapped as for completions)."""
+    response = backend._post(path, body)
+    with response:
+        return parse_json(response.text, backend.name)
 
 
 def sampling_extras(flavour: str, s: GenerationSettings) -> dict[str, Any]:
@@ -152,3 +191,18 @@ class OpenAIBackend(HTTPBackend):
             raise self.ended_early(seen)
         prompt_tokens, completion_tokens = usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
         yield Final(finish_reason(reason, stop_reason), prompt_tokens, completion_tokens)
+
+    def score_many(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        """Log-probability of each (text, continuation), one echo request per pair, sent concurrently."""
+        if self.path != "/v1/completions":
+            raise cannot_score(self.name, NO_PROMPT_LOGPROBS["chat"])
+        self.prepare()
+        if self.flavour in OFF_BY_ONE:
+            raise cannot_score(f"{self.name} (llama_cpp.server)", OFF_BY_ONE_REASON)
+        return list(executor().map(lambda pair: self._score(*pair), pairs))
+
+    def _score(self, text: str, continuation: str) -> float:
+        with self._gate:
+            data = post_json(self, self.path, score_body(self.model, text + continuation))
+        choice = ((data or {}).get("choices") or [{}])[0]
+        return span_logprob(choice.get("logprobs") or {}, len(text), len(text) + len(continuation), self.name)

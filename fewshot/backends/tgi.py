@@ -4,19 +4,25 @@
 such as https://router.huggingface.co/hf-inference/models/{id}, `POST` to the URL itself with
 `"stream": true`. TGI validates strictly: greedy means no temperature/top-p and do_sample false,
 top-p must be below 1, at most 4 stop strings; and it keeps the stop string in the text (cut here).
+
+Label scoring (`score_many`) sends the text with its label to `/generate` with `details` and
+`decoder_input_details` and sums the prompt tokens' log-probabilities (`details.prefill`) from the
+end until they cover the label — counted from the end because the prefill may start with a BOS
+token whose text ("<s>") is not in the prompt.
 """
 
 from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ..errors import BackendError, BackendRejected
 from ..settings import GenerationSettings
 from .base import Final, Piece, PromptLike, as_text
-from .http import HTTPBackend, json_events, sse_data
+from .http import HTTPBackend, executor, json_events, sse_data
+from .openai import post_json
 
 FINISH = {"length": "length", "eos_token": "end_of_text", "stop_sequence": "end_sequence"}
 
@@ -45,6 +51,27 @@ def final(details: dict[str, Any] | None) -> Final:
     """The Final for TGI's `details` (which may be missing: the reason is then unknown)."""
     details = details or {}
     return Final(FINISH.get(details.get("finish_reason", ""), "stop"), 0, details.get("generated_tokens", 0))
+
+
+SCORE_PARAMETERS = {"max_new_tokens": 1, "details": True, "decoder_input_details": True, "do_sample": False}
+
+
+def suffix_logprob(prefill: Sequence[dict[str, Any]], length: int, backend: str = "tgi") -> float:
+    """The sum of the last prefill tokens' log-probabilities that together cover `length` characters."""
+    total, covered = 0.0, 0
+    for token in reversed(prefill):
+        if covered >= length:
+            break
+        if token.get("logprob") is None:
+            break
+        total += float(token["logprob"])
+        covered += len(token.get("text") or "")
+    if covered < length:
+        raise BackendError(
+            f"The {backend} server returned no log-probabilities for the label's tokens (details.prefill): "
+            "it cannot score labels; use scoring by generation.", backend=backend,
+        )
+    return total
 
 
 class TGIBackend(HTTPBackend):
@@ -110,3 +137,16 @@ class TGIBackend(HTTPBackend):
                 yield final(details)
                 return
         raise self.ended_early(seen)
+
+    def score_many(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        """Log-probability of each (text, continuation), one request per pair, sent concurrently."""
+        self.prepare()
+        return list(executor().map(lambda pair: self._score(*pair), pairs))
+
+    def _score(self, text: str, continuation: str) -> float:
+        body = {"inputs": text + continuation, "parameters": dict(SCORE_PARAMETERS)}
+        with self._gate:
+            data = post_json(self, "" if "/models/" in self.url else "/generate", body)
+        item = data[0] if isinstance(data, list) and data else data
+        prefill = ((item or {}).get("details") or {}).get("prefill") if isinstance(item, dict) else None
+        return suffix_logprob(prefill or [], len(continuation), self.name)
