@@ -304,6 +304,8 @@ def add_select_parser(sub) -> None:
     sel.add_argument("--out", metavar="CHOSEN.json", help="write the preset with the chosen examples here")
     sel.add_argument("--format", choices=("table", "json"), default="table", help="output format (default table)")
     sel.add_argument("--model", metavar="GGUF", help="a GGUF file for the embedded backend")
+    sel.add_argument("--threads", type=int, metavar="N",
+                     help="llama.cpp threads (default: every core; 1 on a machine others are busy on)")
 
 
 def select_command(args: argparse.Namespace) -> int:
@@ -323,7 +325,7 @@ def select_command(args: argparse.Namespace) -> int:
     full_pool = evaluate.read_labelled(args.pool)
     pool = select.disjoint_pool(full_pool, selection, test)
     labels = select.labels_of(pool, selection, test)
-    backend = LocalBackend(args.model)
+    backend = LocalBackend(args.model, n_threads=args.threads)
     choice = select.choose(args.method, backend, preset.prompt, pool, selection, test, args.k, labels,
                            args.calibrate, args.budget, args.seed, progress=_search_progress())
     draws = select.random_draws(backend, preset.prompt, pool, test, args.k, labels, args.calibrate, args.draws,
