@@ -83,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_eval_parser(sub)
     add_probe_parser(sub)
+    add_select_parser(sub)
     return parser
 
 
@@ -432,6 +433,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return evaluate_command(args)
         if args.command == "probe":
             return probe_command(args)
+        if args.command == "select":
+            return select_command(args)
         return run(args)
     except BackendError as exc:
         print(f"fewshot: error: {exc}", file=sys.stderr)
@@ -439,3 +442,134 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FewShotError as exc:
         print(f"fewshot: error: {exc}", file=sys.stderr)
         return 2
+
+
+# --- select: choose the examples (fewshot/select.py) ---------------------------------------------
+
+SELECT_EPILOG = """\
+The rows of --data are shuffled (--seed) and cut into a selection split and a test split
+(--test-split is the test share). `search` scores candidates on the selection split only; every
+method's choice is then scored on the test split, next to random draws of the same k on the same
+test rows. Pool rows that also appear in --data are dropped: no row is its own demonstration.
+
+examples:
+  python -m fewshot select sentiment --pool train.csv --data dev.csv --k 4 --method search --budget 32
+  python -m fewshot select my-preset.json --pool train.csv --data dev.csv --method similar --out chosen.json
+"""
+
+
+def add_select_parser(sub) -> None:
+    """The `select` subcommand's options. Method and calibration names are checked by select.choose,
+    so that building the parser does not import numpy and pandas for every command."""
+    sel = sub.add_parser(
+        "select",
+        help="choose which examples (and in which order) a preset's prompt shows",
+        description="Choose k examples for a preset's prompt from a labelled pool, measured on held-out rows: "
+        "random, balanced (every label), similar (the nearest pool rows to each query, TF-IDF) or search "
+        "(the best set and order on a selection split), scored by label scoring on the embedded model.",
+        epilog=SELECT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sel.add_argument("preset", metavar="PRESET_OR_JSON", help="a built-in or saved preset's name, or a JSON file")
+    sel.add_argument("--pool", required=True, metavar="POOL.csv", help="where examples come from (text,label)")
+    sel.add_argument("--data", required=True, metavar="EVAL.csv", help="rows to choose on and test on (text,label)")
+    sel.add_argument("--k", type=int, default=4, help="examples in the prompt (default 4)")
+    sel.add_argument("--method", default="search", metavar="random|balanced|similar|search",
+                     help="how to choose (default search)")
+    sel.add_argument("--budget", type=int, default=32, help="candidates the search scores (default 32)")
+    sel.add_argument("--calibrate", default="batch", metavar="none|contextual|batch|domain",
+                     help="calibration (default batch)")
+    sel.add_argument("--test-split", type=float, default=0.5, help="share of --data kept for the test (default 0.5)")
+    sel.add_argument("--seed", type=int, default=0, help="seed of the split and the draws (default 0)")
+    sel.add_argument("--draws", type=int, default=5, help="random draws for the baseline (default 5)")
+    sel.add_argument("--limit", type=int, default=200, metavar="N", help="use the first N rows of --data (default 200)")
+    sel.add_argument("--out", metavar="CHOSEN.json", help="write the preset with the chosen examples here")
+    sel.add_argument("--format", choices=("table", "json"), default="table", help="output format (default table)")
+    sel.add_argument("--model", metavar="GGUF", help="a GGUF file for the embedded backend")
+    sel.add_argument("--threads", type=int, metavar="N",
+                     help="llama.cpp threads (default: every core; 1 on a machine others are busy on)")
+
+
+def select_command(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from . import calibrate, evaluate, select
+    from .backends.local import LocalBackend
+
+    if args.draws < 1 or args.limit < 2:
+        raise FewShotError("--draws must be at least 1 and --limit at least 2.")
+    if args.method not in select.METHODS:
+        raise FewShotError(f"Unknown --method {args.method!r}: choose from {', '.join(select.METHODS)}.")
+    calibrate.check_methods([args.calibrate])
+    preset = presets.find(args.preset)
+    rows = evaluate.read_labelled(args.data, args.limit)
+    selection, test = select.split(rows, args.test_split, args.seed)
+    full_pool = evaluate.read_labelled(args.pool)
+    pool = select.disjoint_pool(full_pool, selection, test)
+    labels = select.labels_of(pool, selection, test)
+    backend = LocalBackend(args.model, n_threads=args.threads)
+    choice = select.choose(args.method, backend, preset.prompt, pool, selection, test, args.k, labels,
+                           args.calibrate, args.budget, args.seed, progress=_search_progress())
+    draws = select.random_draws(backend, preset.prompt, pool, test, args.k, labels, args.calibrate, args.draws,
+                                args.seed)
+    for warning in choice.warnings:
+        print(f"fewshot: warning: {warning}", file=sys.stderr)
+    shown = choice.examples_for(str(test["text"].iloc[0]))
+    report = {
+        "method": choice.method, "k": choice.k, "calibration": args.calibrate, "labels": labels,
+        "rows": {"pool": len(pool), "pool_dropped": len(full_pool) - len(pool), "selection": len(selection),
+                 "test": len(test)},
+        "examples": [e.model_dump() for e in choice.examples],
+        "selection_accuracy": choice.selection_accuracy, "test_accuracy": choice.test_accuracy,
+        "random": {"mean": draws.mean, "std": draws.std, "accuracies": list(draws.accuracies)},
+        "majority": select.majority(test), "warnings": list(choice.warnings),
+    }
+    if choice.search is not None:
+        report["search"] = {"candidates": len(choice.search.tried), "seconds": round(choice.search.seconds, 1),
+                            "candidates_per_minute": round(choice.search.per_minute, 1)}
+    if args.out:
+        out = Path(args.out)
+        try:
+            out.write_text(presets.to_json(select.apply_to_preset(preset, choice, args.pool)), encoding="utf-8")
+        except OSError as exc:
+            raise FewShotError(f"Cannot write {out.name}: {exc.strerror}.") from None
+        report["out"] = str(out)
+    if args.format == "json":
+        print(json.dumps(report, ensure_ascii=False))
+        return 0
+    print(f"pool {len(pool)} rows ({report['rows']['pool_dropped']} dropped: also in --data), selection "
+          f"{len(selection)} rows, test {len(test)} rows; k = {choice.k}, calibration {args.calibrate}; "
+          f"labels: {', '.join(labels)}")
+    if choice.search is not None:
+        s = report["search"]
+        print(f"search: {s['candidates']} candidates in {s['seconds']} s ({s['candidates_per_minute']} per minute)")
+    if choice.index is not None:
+        print(f"chosen per query: the {choice.k} nearest pool rows (TF-IDF); for the first test row:")
+    else:
+        print("chosen examples, in order:")
+    for i, e in enumerate(shown, start=1):
+        print(f"  {i}. [{escape(e.output)}] {escape(e.input)}")
+    print(f"selection accuracy  {choice.selection_accuracy:.3f}")
+    print(f"test accuracy       {choice.test_accuracy:.3f}")
+    print(f"random draws        {draws.mean:.3f} ± {draws.std:.3f}  ({args.draws} draws of {choice.k}, same test rows)")
+    print(f"majority class      {report['majority']:.3f}")
+    if args.out:
+        print(f"wrote {args.out}")
+    return 0
+
+
+def _search_progress():
+    """A progress line with the ETA on stderr when it is a terminal; None otherwise."""
+    if not sys.stderr.isatty():
+        return None
+    import time
+
+    start = time.monotonic()
+
+    def show(done: int, total: int) -> None:
+        eta = (time.monotonic() - start) / done * (total - done)
+        print(f"\rsearch: {done}/{total} candidates, about {eta:.0f} s left ", end="", file=sys.stderr, flush=True)
+        if done == total:
+            print(file=sys.stderr)
+
+    return show

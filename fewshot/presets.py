@@ -59,6 +59,16 @@ class Column(GenerationSettings):
 DEFAULT_COLUMNS = tuple(Column(temperature=t) for t in (0.1, 0.5, 0.9))
 
 
+class ExampleStrategy(BaseModel):
+    """Examples chosen per query from a pool (fewshot/select.py), stored as the rule, not a list."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    method: Literal["similar"] = Field("similar", description="similar: the k pool rows nearest to each query.")
+    k: int = Field(4, ge=1, le=32, description="Examples shown per query.")
+    pool: str = Field(min_length=1, max_length=500, description="The pool: a CSV file with columns text,label.")
+
+
 class Preset(BaseModel):
     """Everything needed to reopen a playground state (never a token)."""
 
@@ -73,6 +83,7 @@ class Preset(BaseModel):
     columns: tuple[Column, ...] = Field(DEFAULT_COLUMNS, min_length=1, max_length=MAX_COLUMNS)
     samples: int = Field(1, ge=1, le=MAX_SAMPLES, description="Completions per column.")
     endpoints: dict[EndpointName, BackendSpec] = Field(default_factory=dict)
+    strategy: ExampleStrategy | None = Field(None, description="Choose the examples per query instead of `examples`.")
 
     @model_validator(mode="after")
     def _columns_use_defined_endpoints(self) -> Preset:
