@@ -7,7 +7,7 @@ have no dev file), with batch calibration: the accuracy on the test rows of `bal
 of k examples on the same test rows, and the majority class. Prints the search's candidates per
 minute, measured in the same run.
 
-    python benchmarks/select.py [--datasets sst2,agnews,trec] [--selection 50] [--test 120]
+    python benchmarks/choose_examples.py [--datasets sst2,agnews,trec] [--selection 50] [--test 120]
                                 [--draws 5] [--budget 20] [--k 4] [--threads 1]
 """
 
@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[0] = str(ROOT)  # not this script's folder: its name would shadow the standard library's `select`
+sys.path.insert(0, str(ROOT))
 
 import argparse  # noqa: E402
 import time  # noqa: E402
