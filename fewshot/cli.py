@@ -419,23 +419,19 @@ def probe_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def list_presets(args: argparse.Namespace) -> int:
+    found, errors = presets.load_folder()
+    for name, p in found.items():
+        print(f"{name:<18} {p.name} — {p.description}")
+    for e in errors:
+        print(f"fewshot: warning: {e}", file=sys.stderr)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "presets":
-            found, errors = presets.load_folder()
-            for name, p in found.items():
-                print(f"{name:<18} {p.name} — {p.description}")
-            for e in errors:
-                print(f"fewshot: warning: {e}", file=sys.stderr)
-            return 0
-        if args.command == "eval":
-            return evaluate_command(args)
-        if args.command == "probe":
-            return probe_command(args)
-        if args.command == "select":
-            return select_command(args)
-        return run(args)
+        return COMMANDS[args.command](args)
     except BackendError as exc:
         print(f"fewshot: error: {exc}", file=sys.stderr)
         return 1
@@ -573,3 +569,7 @@ def _search_progress():
             print(file=sys.stderr)
 
     return show
+
+
+COMMANDS = {"presets": list_presets, "run": run, "eval": evaluate_command, "probe": probe_command,
+            "select": select_command}

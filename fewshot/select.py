@@ -35,7 +35,7 @@ import pandas as pd
 
 from . import calibrate as cal
 from .errors import ConfigError
-from .evaluate import label_probabilities, read_labelled
+from .evaluate import label_probabilities, majority_baseline, read_labelled
 from .presets import ExampleStrategy, Preset
 from .prompt import Example, FewShotPrompt
 
@@ -328,7 +328,7 @@ def random_draws(scorer, prompt: FewShotPrompt, pool: pd.DataFrame, rows: pd.Dat
 
 def majority(rows: pd.DataFrame) -> float:
     """Accuracy of always answering the most frequent label of `rows`."""
-    return float(rows["label"].value_counts(normalize=True).max())
+    return majority_baseline(list(rows["label"]))[1]
 
 
 @dataclass(frozen=True)
