@@ -14,6 +14,7 @@ unless FEWSHOT_WEIGHTS is set. Threads: `FEWSHOT_THREADS=N` or `N,M` (decode, pr
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import importlib.util
 import logging
@@ -129,7 +130,8 @@ def _convert(source: Path, weights: str) -> ModelFile:
             raise OSError(f"llama_model_quantize returned {code}")
         os.replace(partial, target)  # atomic: another process sees the whole file or none
     except OSError as exc:  # read-only or full disk: the shipped file works, only slower
-        partial.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # e.g. the folder itself could not be made
+            partial.unlink()
         log.warning("Running %s as shipped: could not write %s weights to %s (%s).", source.name, weights,
                     target.parent, exc)
         return ModelFile(source, source, ORIGINAL)
