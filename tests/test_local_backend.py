@@ -86,6 +86,7 @@ def test_a_missing_or_invalid_model_file_gives_a_clear_message(tmp_path):
 
 
 def test_threads_default_to_every_core(monkeypatch):
+    monkeypatch.delenv("FEWSHOT_THREADS", raising=False)
     monkeypatch.setattr("os.cpu_count", lambda: 2)
     assert LocalBackend().n_threads == 2
 
