@@ -162,6 +162,9 @@ def speed(args, backends: dict[str, LocalBackend], pool) -> None:
                     seconds, n = engine_decode(backend, decode_prompt, rows, STEPS, sampled)
                     r.setdefault(f"engine {rows} {'sampled' if sampled else 'greedy'}", []).append(n / seconds)
                 time.sleep(0.3)
+                print(f"  {name} {rows} rows: raw {r[f'raw {rows}'][-1]:.1f}, engine greedy "
+                      f"{r[f'engine {rows} greedy'][-1]:.1f}, sampled {r[f'engine {rows} sampled'][-1]:.1f} tok/s "
+                      f"(prompt raw {r['raw prompt'][-1]:.0f}, engine {r['engine prompt'][-1]:.0f} tok/s)", flush=True)
     shipped = results["original"]
     print("| weights | prompt tok/s raw / engine | decode 1 row raw / greedy / sampled | 8 rows raw / greedy / sampled "
           "| 24 rows (3 × 8) raw / greedy / sampled | 8 rows ÷ 1 row (engine, greedy) |")
