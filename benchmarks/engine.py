@@ -214,6 +214,7 @@ def _old_engine_module():
     path.write_text(source)
     spec = importlib.util.spec_from_file_location("fewshot._engine_before", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is made
     spec.loader.exec_module(module)
     return module
 
