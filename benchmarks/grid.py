@@ -8,7 +8,7 @@ when ../shared/data is present), 32 max new tokens, end sequence ###:
   engine      generate_many: prompt evaluated once, every row decoded together
 
 plus re-runs (settings changed, query changed), aggregate decode throughput and memory.
-Seeds are fixed, so the baselines and the engine sample the same texts (checked below).
+Seeds are fixed, so the baselines and the engine sample the same texts: the run fails if they do not.
 
     python benchmarks/grid.py [--repeat 3]
 """
@@ -138,6 +138,11 @@ def main() -> None:
               f"{median(naive) / median(cold):.1f}x faster than naive (goal >= 5x), "
               f"{median(reuse) / median(cold):.2f}x faster than reuse (goal > 1x)")
         print(f"  same texts as the single calls: {'yes' if same else 'NO'}")
+        if not same:  # a speed figure for different output means nothing: fail the run, show the rows
+            for i, (a, b) in enumerate(zip(texts_naive, texts_engine, strict=True)):
+                if a != b:
+                    print(f"  row {i}: single call {a!r}\n         engine      {b!r}")
+            sys.exit("benchmarks/grid.py: the engine's texts differ from the single calls' (see above)")
 
         # Re-runs: the engine keeps the evaluated prompt in sequence 0.
         rerun_first, rerun_total, rerun_eval = [], [], []

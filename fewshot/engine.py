@@ -8,9 +8,11 @@ from run to run; sequences 1..ROWS hold rows. Every step:
    prompt and queue the rest. Usually nothing is left: the cached prefix is the whole prompt and
    the first token is sampled from the stored logits, with no prompt token evaluated again;
 2. one llama_decode carries every row's last token plus queued prompt tokens;
-3. each row samples with its own sampler chain, built exactly as `Llama.create_completion`
-   builds it, so a greedy row is token-identical to a single call and a seeded row repeats it;
-   then it detokenizes and stops on its end sequence, end of text or max tokens;
+3. greedy rows (no repetition penalty) take the argmax of their logits, all in one numpy call:
+   that is what llama.cpp's greedy sampler returns, without copying 49,152 candidates per row.
+   Other rows sample with their own sampler chain, built exactly as `Llama.create_completion`
+   builds it (once per row, reused every step), so a seeded row repeats a single call;
+   then each row detokenizes and stops on its end sequence, end of text or max tokens;
 4. finished rows free their sequence and the last row moves into the hole: without a unified KV
    cache, llama.cpp batches only consecutive sequence ids into one pass over the weights.
 
@@ -18,6 +20,12 @@ Concurrent callers' rows are merged into the same steps (continuous batching) ra
 behind each other: a second user's rows start at the next step and share its pass over the
 weights, which costs far less than a step of its own. Label scoring uses the same rows: a
 scoring row evaluates prompt + label and sums the label tokens' log-probabilities.
+
+The context is sized for the largest row seen while its KV cache fits `kv_budget_mb`; a row that
+needs more grows it between steps, carrying every sequence's KV cells over (llama_state_seq_*),
+so rows in flight go on instead of draining first. Decode steps run on `n_threads`, steps with
+prompt tokens on `n_threads_batch`. If the worker thread dies, every caller gets an error at once
+and the next call starts a new worker.
 """
 
 from __future__ import annotations
@@ -43,9 +51,12 @@ log = logging.getLogger(__name__)
 
 N_BATCH = 512  # tokens per llama_decode call
 MIN_SEQ_LEN = 512  # smallest per-sequence KV size; grows in powers of two with the prompts
+KV_BUDGET_MB = 256  # KV cache kept between jobs; a larger context is given back once idle (9 x 1024 cells fit)
 PENALTY_LAST_N = 64  # repetition-penalty window of Llama.create_completion (last_n_tokens_size)
 SHARE_MIN = 16  # prompt tokens worth waiting a step for, rather than evaluating them again
 _TOKEN_DATA = np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)])  # llama_token_data
+_UTF8_LEADS = ((2, 0xC0), (3, 0xE0), (4, 0xF0))  # (bytes in the character, lead-byte bit pattern)
+_DEAD = object()  # put on a job's queue when the worker thread died
 
 
 @dataclass(frozen=True)
@@ -71,6 +82,7 @@ class _Job:
         self.stopped = threading.Event()  # the caller stopped listening
         self.external = cancel  # the caller's Stop button
         self.events: queue.Queue = queue.Queue()
+        self.worker: threading.Thread | None = None  # the thread serving it (set at submission)
         self.start = time.perf_counter()
         prompts = [r.tokens for r in requests]
         self.prefix = list(prompts[0][: _common_length(prompts)])
@@ -85,7 +97,7 @@ class _Job:
 class _Row:
     """A row in flight: its sequence, the tokens still to evaluate, its sampler and its text."""
 
-    def __init__(self, job: _Job, index: int, request: Request, n_vocab: int) -> None:
+    def __init__(self, job: _Job, index: int, request: Request) -> None:
         self.job, self.index, self.request = job, index, request
         self.prompt = list(request.tokens)
         self.scored = list(request.continuation)
@@ -95,14 +107,21 @@ class _Row:
         self.generated = 0
         self.logprob = 0.0
         self.done = False
+        self.chain = None  # made at admission, in the worker, so a row never admitted owns none
+        s = request.settings
+        # Greedy with no penalty is exactly argmax: llama.cpp's penalties sampler is a no-op at 1.0.
+        self.greedy = not self.scored and s.temperature == 0 and s.repetition_penalty == 1.0 if s else False
         if not self.scored:
-            self.chain = _sampler_chain(request.settings, request.seed, n_vocab)
-            self.text = StopText(request.settings.end_sequence)
+            self.text = StopText(s.end_sequence)
             self.utf8 = codecs.getincrementaldecoder("utf-8")(errors="ignore")  # as create_completion
             self.shown = 0
+            self.tail = b""  # the last 3 bytes generated, for create_completion's multi-byte rule
+            self.multibyte = 0
 
-    def start(self, kept: int) -> None:
+    def start(self, kept: int, n_vocab: int) -> None:
         """Begin after `kept` tokens that are already in the sequence."""
+        if not self.scored and not self.greedy:
+            self.chain = _sampler_chain(self.request.settings, self.request.seed, n_vocab)
         self.pos = kept
         sequence = self.prompt + self.scored[:-1] if self.scored else self.prompt
         self.feed.extend(sequence[kept:])
@@ -112,7 +131,7 @@ class _Row:
 
     def free(self) -> None:
         """Free the sampler chain (once; a row finishes in several places)."""
-        if not self.scored and self.chain is not None:
+        if self.chain is not None:
             C.llama_sampler_free(self.chain)
             self.chain = None
 
@@ -120,16 +139,33 @@ class _Row:
 class Engine:
     """Decodes many rows at once on one model. Thread-safe: call `generate` or `score` from anywhere."""
 
-    def __init__(self, llm, *, rows: int = 8, n_threads: int = 1, max_seq_len: int = 2048) -> None:
+    def __init__(
+        self,
+        llm,
+        *,
+        rows: int = 8,
+        n_threads: int = 1,
+        n_threads_batch: int | None = None,
+        max_seq_len: int = 2048,
+        kv_budget_mb: float = KV_BUDGET_MB,
+    ) -> None:
         self.llm = llm
         self.model = llm._model.model
         self.vocab = C.llama_model_get_vocab(self.model)
         self.n_vocab = llm.n_vocab()
         self.rows = rows
-        self.n_threads = n_threads
+        self.n_threads = n_threads  # decode steps: one token per row
+        self.n_threads_batch = n_threads_batch or n_threads  # steps carrying prompt tokens
         self.max_seq_len = max_seq_len
         self.ctx = None
         self.seq_len = 0  # KV cells per sequence in the current context
+        self.kept_len = 0  # largest per-sequence size used so far whose KV cache fits the budget
+        self.kv_budget = kv_budget_mb * 2**20
+        self.contexts = 0  # contexts created so far (for tests and benchmarks)
+        self._threads_now: int | None = None
+        self._prompt_batch = True  # whether the batch being decoded carries prompt tokens
+        self._ids = np.arange(self.n_vocab, dtype=np.int32)
+        self._candidates = np.zeros(self.n_vocab, dtype=_TOKEN_DATA)  # reused by _sample
         self.batch = C.llama_batch_init(N_BATCH, 0, 1)
         self.prefix: list[int] = []  # tokens in sequence 0
         self.prefix_logits: np.ndarray | None = None  # logits after the last prefix token
@@ -150,11 +186,17 @@ class Engine:
     ) -> Iterator[tuple[int, Completion]]:
         """Stream (row index, Completion snapshot); every row's last snapshot is done."""
         job = self._submit(requests, cancel, backend, model)
-        remaining = len(requests)
+        pending = set(range(len(requests)))
         try:
-            while remaining:
-                for index, completion in job.events.get():
-                    remaining -= completion.done
+            while pending:
+                items = self._next(job)
+                if items is _DEAD:  # the worker died: every row still running ends with the error
+                    for index in sorted(pending):
+                        yield index, _dead_completion(job, index)
+                    return
+                for index, completion in items:
+                    if completion.done:
+                        pending.discard(index)
                     yield index, completion
         finally:
             job.stopped.set()  # the caller stopped listening: free its rows
@@ -165,12 +207,30 @@ class Engine:
             raise ValueError("every continuation needs at least one token")
         job = self._submit([Request(p, continuation=c) for p, c in pairs], None, "", "")
         scores: list[float | None] = [None] * len(pairs)
-        while any(s is None for s in scores):
-            for index, value in job.events.get():
-                if isinstance(value, BaseException):
-                    raise value
-                scores[index] = value
+        left = len(pairs)
+        try:
+            while left:
+                items = self._next(job)
+                if items is _DEAD:
+                    raise BackendError(DEAD_MESSAGE, backend="embedded")
+                for index, value in items:
+                    if isinstance(value, BaseException):
+                        raise value
+                    scores[index] = value
+                    left -= 1
+        finally:
+            job.stopped.set()  # an error (or the caller leaving) stops the job's other rows
         return scores
+
+    def _next(self, job: _Job):
+        """The job's next batch of news, or _DEAD once its worker is gone without sending it."""
+        while True:
+            try:
+                return job.events.get(timeout=1.0)
+            except queue.Empty:
+                # The worker's own exit handler puts _DEAD; this catches a handler that never ran.
+                if job.worker is not None and not job.worker.is_alive() and job.events.empty():
+                    return _DEAD
 
     def close(self, timeout: float = 5.0) -> bool:
         """Stop the worker (rows in flight finish as cancelled) and free the context.
@@ -198,6 +258,7 @@ class Engine:
         if self.ctx is not None:
             C.llama_free(self.ctx)
         self.ctx, self.seq_len, self.prefix, self.prefix_logits = None, 0, [], None
+        self._threads_now = None
 
     # --- submission (caller threads) ---------------------------------------------------------
 
@@ -211,20 +272,51 @@ class Engine:
             raise PromptError(
                 f"A row needs {job.need} tokens of context but the model's context holds {self.max_seq_len}."
             )
-        rows = [_Row(job, i, r, self.n_vocab) for i, r in enumerate(requests)]
+        rows = [_Row(job, i, r) for i, r in enumerate(requests)]
         with self._cond:
             if self._closing:
                 raise BackendError("The embedded model is shutting down.", backend="embedded")
             self.waiting.extend(rows)
-            if self._worker is None:
+            if self._worker is None or not self._worker.is_alive():
                 self._worker = threading.Thread(target=self._run, name="fewshot-engine", daemon=True)
                 self._worker.start()
+            job.worker = self._worker
             self._cond.notify()
         return job
 
     # --- the worker --------------------------------------------------------------------------
 
     def _run(self) -> None:
+        try:
+            self._serve()
+        finally:
+            self._on_exit()
+
+    def _on_exit(self) -> None:
+        """The worker is ending. After close() nothing is left; otherwise it died (an error that
+        escaped a step's handler): end every row in flight with an error, so no caller waits for
+        news that will never come, and leave the engine clean for the next worker."""
+        with self._cond:
+            rows = [*self._active(), *self.waiting]
+            self.waiting.clear()
+            if self._worker is threading.current_thread():
+                self._worker = None
+        jobs = {row.job for row in rows} | set(self._outbox)
+        self._outbox.clear()
+        for row in rows:
+            row.done = True
+            row.free()
+        self.slots = [None] * (self.rows + 1)
+        if rows:
+            log.error("embedded engine worker died with %d rows in flight", len(rows))
+            try:
+                self._free_context()  # its state is unknown; the next worker makes a fresh one
+            except Exception:  # pragma: no cover - freeing failed too: drop the handle
+                self.ctx = None
+        for job in jobs:
+            job.events.put(_DEAD)
+
+    def _serve(self) -> None:
         while True:
             with self._cond:
                 while not self.waiting and not self._active() and not self._closing:
@@ -250,15 +342,15 @@ class Engine:
             if head is None:
                 return
             self._prepare(head)
+        else:
+            self._grow_for_waiting()
         self._admit()
         self._flush()  # first tokens sampled from the stored logits go out before the decode
         entries = self._fill_batch()
         if entries:
             self._decode()
             self.steps += 1
-            for i, (row, pos) in enumerate(entries):
-                if row is not None and not row.done:
-                    self._on_logits(row, i, pos)
+            self._on_step_logits(entries)
         self._release_finished()
 
     def _drop_cancelled(self) -> None:
@@ -273,12 +365,27 @@ class Engine:
             self._finish(row, "cancelled")
         self._release_finished()
 
+    def _size_for(self, need: int) -> int:
+        """Per-sequence KV cells to run a row needing `need`: a power of two, never below the largest
+        size already used within the memory budget (so alternating long and short prompts keep one context)."""
+        size = min(max(MIN_SEQ_LEN, 1 << (need - 1).bit_length()), self.max_seq_len)
+        return max(size, min(self.kept_len, self.max_seq_len))
+
+    def _kv_bytes(self, seq_len: int) -> int:
+        """Bytes of f16 K and V cache for (rows + 1) sequences of `seq_len` cells."""
+        m = self.model
+        per_cell = 2 * 2 * C.llama_model_n_layer(m) * C.llama_model_n_head_kv(m) * (
+            C.llama_model_n_embd(m) // C.llama_model_n_head(m)
+        )
+        return per_cell * seq_len * (self.rows + 1)
+
     def _prepare(self, job: _Job) -> None:
         """Idle: size the context for the next job and bring sequence 0 to its shared prefix."""
-        want = max(MIN_SEQ_LEN, 1 << (job.need - 1).bit_length())
-        want = min(want, self.max_seq_len)
-        if self.ctx is None or job.need > self.seq_len or want * 4 <= self.seq_len:
+        want = self._size_for(job.need)
+        if self.ctx is None:
             self._new_context(want)
+        elif want != self.seq_len:  # grow, or give back a context larger than the budget keeps
+            self._resize(want)
         keep = _common_length([self.prefix, job.prefix])
         stored = self.prefix_logits is not None and keep == len(self.prefix)
         if job.needs_prefix_logits and keep == len(job.prefix) and not stored:
@@ -299,13 +406,45 @@ class Engine:
             if last:
                 self.prefix_logits = self._logits(len(chunk) - 1).copy()
 
+    def _grow_for_waiting(self) -> None:
+        """Rows are decoding and the next waiting row needs a larger context: grow it now, between
+        steps, carrying every sequence over, instead of waiting for the active rows to drain."""
+        with self._cond:
+            need = self.waiting[0].request.need if self.waiting else 0
+        if need > self.seq_len:
+            self._resize(self._size_for(need))
+
+    def _resize(self, seq_len: int) -> None:
+        """A context of `seq_len` cells per sequence holding the same sequences (sequence 0 only if
+        its prefix fits), their KV cells copied over; the old context is freed afterwards."""
+        keep = [s for s, row in enumerate(self.slots) if row is not None and s > 0]
+        if 0 < len(self.prefix) < seq_len:
+            keep.insert(0, 0)
+        states = []
+        for seq in keep:
+            size = C.llama_state_seq_get_size(self.ctx, seq)
+            buffer = (ctypes.c_uint8 * size)()
+            C.llama_state_seq_get_data(self.ctx, buffer, size, seq)
+            states.append((seq, buffer, size))
+        prefix, logits = (self.prefix, self.prefix_logits) if 0 in keep else ([], None)
+        old, self.ctx = self.ctx, None
+        try:
+            self._new_context(seq_len)
+            for seq, buffer, size in states:
+                if not C.llama_state_seq_set_data(self.ctx, buffer, size, seq):
+                    raise BackendError(f"llama.cpp could not move sequence {seq} to a larger context",
+                                       backend="embedded")
+        finally:
+            C.llama_free(old)
+        self.prefix, self.prefix_logits = prefix, logits
+
     def _new_context(self, seq_len: int) -> None:
         self._free_context()
         params = C.llama_context_default_params()
         params.n_seq_max = self.rows + 1
         params.n_ctx = seq_len * (self.rows + 1)
         params.n_batch = params.n_ubatch = N_BATCH
-        params.n_threads = params.n_threads_batch = self.n_threads
+        params.n_threads, params.n_threads_batch = self.n_threads, self.n_threads_batch
         # As Llama() does: no flash attention, so logits match create_completion exactly. One KV
         # stream per sequence (not unified): with a unified cache greedy rows drift.
         params.flash_attn_type = C.LLAMA_FLASH_ATTN_TYPE_DISABLED
@@ -316,6 +455,9 @@ class Engine:
             raise BackendError("llama.cpp could not create a context for batched decoding", backend="embedded")
         self.seq_len = C.llama_n_ctx_seq(self.ctx)
         self.prefix, self.prefix_logits = [], None
+        self.contexts += 1
+        if self._kv_bytes(self.seq_len) <= self.kv_budget:
+            self.kept_len = max(self.kept_len, self.seq_len)
 
     def _admit(self) -> None:
         """Move waiting rows into free sequences, each starting from a copy of the sequence that
@@ -338,7 +480,7 @@ class Engine:
             try:
                 if keep == len(row.prompt) and not from_stored:
                     keep -= 1  # evaluate the last prompt token again, for its logits
-                row.start(keep)
+                row.start(keep, self.n_vocab)
                 self.evaluated += len(row.feed) - (len(row.scored) - 1 if row.scored else 0)
                 if from_stored:
                     self._on_stored_logits(row)  # may already finish it: a one-token label, a first-token stop
@@ -378,6 +520,7 @@ class Engine:
                 quota[id(r)] = take = min(len(r.feed), max(budget, 0))
                 budget -= take
         entries, items = [], []
+        prompt = any(len(r.feed) > 1 for r in active)
         for r in sorted(active, key=lambda r: r.seq):
             for _ in range(quota.get(id(r), 0)):
                 token = r.feed.popleft()
@@ -386,10 +529,12 @@ class Engine:
                 entries.append((r if want else None, r.pos))
                 r.pos += 1
         if items:
-            self._set_batch(items)
+            self._set_batch(items, prompt)
         return entries
 
-    def _set_batch(self, items: list[tuple[int, int, int, bool]]) -> None:
+    def _set_batch(self, items: list[tuple[int, int, int, bool]], prompt: bool = True) -> None:
+        """Fill the batch; `prompt` when it carries prompt tokens (n_threads_batch), not only decode tokens."""
+        self._prompt_batch = prompt
         b = self.batch
         b.n_tokens = len(items)
         for i, (token, pos, seq, logits) in enumerate(items):
@@ -397,6 +542,12 @@ class Engine:
             b.seq_id[i][0] = seq
 
     def _decode(self) -> None:
+        # llama.cpp runs any batch of more than one token on n_threads_batch; a decode step (one
+        # token per row) should run on n_threads, so pick by what the batch carries.
+        threads = self.n_threads_batch if self._prompt_batch else self.n_threads
+        if threads != self._threads_now:
+            C.llama_set_n_threads(self.ctx, threads, threads)
+            self._threads_now = threads
         if (code := C.llama_decode(self.ctx, self.batch)) != 0:
             raise BackendError(f"llama_decode failed with code {code}", backend="embedded")
 
@@ -405,23 +556,57 @@ class Engine:
 
     # --- per-row work --------------------------------------------------------------------------
 
-    def _on_logits(self, row: _Row, index: int, pos: int) -> None:
-        if row.scored:
-            self._add_logprob(row, self._logits(index), pos)
-        else:
-            self._accept(row, C.llama_sampler_sample(row.chain, self.ctx, index))
+    def _on_step_logits(self, entries: list[tuple[_Row | None, int]]) -> None:
+        """Every row's token or log-probability from this step's logits: greedy rows and scoring rows
+        in one numpy pass over all outputs, sampled rows through their own chain."""
+        outputs = []  # (batch index, output index, row, position) of every token with logits
+        for i, (row, pos) in enumerate(entries):
+            if row is not None:
+                outputs.append((i, len(outputs), row, pos))
+        logits = np.ctypeslib.as_array(C.llama_get_logits(self.ctx), shape=(len(outputs), self.n_vocab))
+        greedy = [k for _, k, row, _ in outputs if row.greedy]
+        picked = dict(zip(greedy, logits[greedy].argmax(axis=1).tolist(), strict=True)) if greedy else {}
+        scoring = [(k, row.scored[pos + 1 - len(row.prompt)]) for _, k, row, pos in outputs if row.scored]
+        logprobs = {}
+        if scoring:
+            ks, targets = zip(*scoring, strict=True)
+            logprobs = dict(zip(ks, _logprobs(logits[list(ks)], np.array(targets)).tolist(), strict=True))
+        for i, k, row, pos in outputs:
+            if row.done:
+                continue
+            if row.scored:
+                self._add_logprob(row, logprobs[k], pos)
+            elif row.greedy:
+                self._accept(row, picked[k])
+            else:
+                self._accept(row, C.llama_sampler_sample(row.chain, self.ctx, i))
 
     def _on_stored_logits(self, row: _Row) -> None:
+        logits = self.prefix_logits
         if row.scored:
-            self._add_logprob(row, self.prefix_logits, len(row.prompt) - 1)
+            self._add_logprob(row, float(_logprobs(logits[None, :], np.array([row.scored[0]]))[0]),
+                              len(row.prompt) - 1)
+        elif row.greedy:
+            self._accept(row, int(logits.argmax()))
         else:
-            self._accept(row, _sample(row.chain, self.prefix_logits))
+            self._accept(row, self._sample(row.chain, logits))
 
-    def _add_logprob(self, row: _Row, logits: np.ndarray, pos: int) -> None:
-        target = row.scored[pos + 1 - len(row.prompt)]
-        values = logits.astype(np.float64)
-        top = values.max()
-        row.logprob += float(values[target] - top - np.log(np.exp(values - top).sum()))
+    def _sample(self, chain, logits: np.ndarray) -> int:
+        """llama_sampler_sample, but on stored logits instead of the context's last batch."""
+        data = self._candidates  # reused: the chain sorts and rewrites it in place, so refill it
+        data["id"] = self._ids
+        data["logit"] = logits
+        data["p"] = 0.0
+        candidates = C.llama_token_data_array(
+            data=data.ctypes.data_as(C.llama_token_data_p), size=len(logits), selected=-1, sorted=False
+        )
+        C.llama_sampler_apply(chain, ctypes.byref(candidates))
+        token = int(candidates.data[candidates.selected].id)
+        C.llama_sampler_accept(chain, token)
+        return token
+
+    def _add_logprob(self, row: _Row, logprob: float, pos: int) -> None:
+        row.logprob += logprob
         if pos + 1 == len(row.prompt) + len(row.scored) - 1:
             row.done = True
             self._emit(row, row.logprob)
@@ -436,9 +621,19 @@ class Engine:
         if n < 0:  # a piece longer than the buffer: grow it and ask again
             self._piece = ctypes.create_string_buffer(-n)
             n = C.llama_token_to_piece(self.vocab, token, self._piece, len(self._piece), 0, False)
-        if row.text.add(row.utf8.decode(self._piece.raw[: max(n, 0)])):
+        piece = self._piece.raw[: max(n, 0)]
+        # create_completion does not stop on max tokens while the text ends inside a multi-byte
+        # character (its `multibyte_fix`): the same rule, so a row ends where the single call does.
+        row.tail = (row.tail + piece)[-3:]
+        for k, byte in zip(range(3, 0, -1), row.tail, strict=False):
+            for num, lead in _UTF8_LEADS:
+                if num > k and byte & lead == lead:
+                    row.multibyte = num - k
+        inside = row.multibyte > 0
+        row.multibyte -= inside
+        if row.text.add(row.utf8.decode(piece)):
             return self._finish(row, "end_sequence")
-        if row.generated >= settings.max_new_tokens or row.pos + 1 >= self.seq_len:
+        if (row.generated >= settings.max_new_tokens and not inside) or row.pos + 1 >= self.seq_len:
             return self._finish(row, "length")
         row.feed.append(token)
         if len(visible := row.text.visible) > row.shown:
@@ -533,15 +728,18 @@ def _sampler_chain(settings: GenerationSettings, seed: int, n_vocab: int):
     return chain
 
 
-def _sample(chain, logits: np.ndarray) -> int:
-    """llama_sampler_sample, but on stored logits instead of the context's last batch."""
-    data = np.zeros(len(logits), dtype=_TOKEN_DATA)
-    data["id"] = np.arange(len(logits), dtype=np.int32)
-    data["logit"] = logits
-    candidates = C.llama_token_data_array(
-        data=data.ctypes.data_as(C.llama_token_data_p), size=len(logits), selected=-1, sorted=False
-    )
-    C.llama_sampler_apply(chain, ctypes.byref(candidates))
-    token = candidates.data[candidates.selected].id
-    C.llama_sampler_accept(chain, token)
-    return token
+def _logprobs(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """log softmax(logits[i])[targets[i]] for each row, in float64 (as a full evaluation computes it)."""
+    values = logits.astype(np.float64)
+    top = values.max(axis=1, keepdims=True)
+    log_total = np.log(np.exp(values - top).sum(axis=1)) + top[:, 0]
+    return values[np.arange(len(targets)), targets] - log_total
+
+
+DEAD_MESSAGE = "The embedded model's worker stopped unexpectedly. Run again; if it repeats, restart the app."
+
+
+def _dead_completion(job: _Job, index: int) -> Completion:
+    request = job.requests[index]
+    return Completion("", "error", len(request.tokens), 0, time.perf_counter() - job.start, job.backend, job.model,
+                      request.settings, request.seed, DEAD_MESSAGE)

@@ -188,8 +188,8 @@ def test_the_context_grows_for_a_long_prompt_and_shrinks_back(backend):
     assert 1024 < len(backend.tokenize(long)) + GREEDY.max_new_tokens <= 2048
     assert run(backend, [(long, GREEDY)])[0].finish_reason == "length"
     assert engine.seq_len == 2048
-    run(backend, [(PROMPTS["translate-en-fr"], GREEDY)])  # needs a quarter or less: give the memory back
-    assert engine.seq_len == 512
+    run(backend, [(PROMPTS["translate-en-fr"], GREEDY)])  # 9 x 2048 cells is over the KV budget: give it back
+    assert engine.seq_len == engine.kept_len < 2048
 
 
 def test_engine_refuses_a_row_longer_than_its_context(backend):
@@ -224,20 +224,176 @@ def test_a_second_job_shares_its_own_prompt_while_another_runs(backend):
     assert engine.evaluated - before < 2 * len(backend.tokenize(prompt))  # not 4 times
 
 
-def test_every_sampler_chain_is_freed(backend, monkeypatch):
+SAMPLED = GenerationSettings(temperature=0.7, max_new_tokens=24, end_sequence=(), seed=5)
+
+
+def count_chains(monkeypatch):
     import fewshot.engine as engine_module
 
-    run(backend, [(PROMPTS["translate-en-fr"], GREEDY)])  # rows left by earlier tests are gone now
     made, freed = [], []
     real_chain, real_free = engine_module._sampler_chain, engine_module.C.llama_sampler_free
     monkeypatch.setattr(engine_module, "_sampler_chain", lambda *a: made.append(1) or real_chain(*a))
     monkeypatch.setattr(engine_module.C, "llama_sampler_free", lambda c: freed.append(1) or real_free(c))
-    run(backend, [(PROMPTS["sentiment"], GREEDY.model_copy(update={"max_new_tokens": 1}))] * 5)  # done at admission
+    return made, freed
+
+
+def test_every_sampler_chain_is_freed(backend, monkeypatch):
+    run(backend, [(PROMPTS["translate-en-fr"], GREEDY)])  # rows left by earlier tests are gone now
+    made, freed = count_chains(monkeypatch)
+    run(backend, [(PROMPTS["sentiment"], SAMPLED.model_copy(update={"max_new_tokens": 1}))] * 5)  # done at admission
     cancel = threading.Event()
     cancel.set()
-    run(backend, [(PROMPTS["sentiment"], GREEDY)] * 12, cancel)  # dropped while waiting
-    run(backend, [(PROMPTS["translate-en-fr"], GREEDY)] * 3)
-    assert len(made) == len(freed) == 20
+    run(backend, [(PROMPTS["sentiment"], SAMPLED)] * 12, cancel)  # dropped while waiting
+    run(backend, [(PROMPTS["translate-en-fr"], SAMPLED)] * 3)
+    run(backend, [(PROMPTS["translate-en-fr"], GREEDY)] * 3)  # greedy rows take the argmax: no chain at all
+    assert len(made) == len(freed) and 8 <= len(made) <= 20
+
+
+def own_engine(backend, **options):
+    from llama_cpp import Llama
+
+    llm = Llama(model_path=str(backend.path), n_ctx=256, n_threads=backend.n_threads, verbose=False)
+    return llm, Engine(llm, n_threads=backend.n_threads, **options)
+
+
+def test_a_row_refused_while_closing_leaves_no_sampler_chain(backend, monkeypatch):
+    llm, engine = own_engine(backend)
+    made, freed = count_chains(monkeypatch)
+    tokens = backend.tokenize(PROMPTS["sentiment"])
+    assert engine.close() is True
+    with pytest.raises(BackendError, match="shutting down"):
+        list(engine.generate([Request(tokens, SAMPLED, 1)] * 3))
+    assert len(made) == len(freed)
+    llm.close()
+
+
+class WorkerKilled(BaseException):
+    """Escapes the step's `except Exception`, as a fault inside the worker's own handler would."""
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_when_the_worker_dies_every_caller_gets_an_error_and_the_next_call_works(backend, monkeypatch):
+    llm, engine = own_engine(backend)
+    tokens = backend.tokenize(PROMPTS["sentiment"])
+    real_step, calls = engine._step, []
+
+    def dying_step():
+        calls.append(1)
+        if len(calls) == 3:
+            raise WorkerKilled()
+        real_step()
+
+    monkeypatch.setattr(engine, "_step", dying_step)
+    results, errors = {}, []
+
+    def call(key, requests):
+        try:
+            results[key] = [c for _, c in engine.generate(requests) if c.done]
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=call, args=(k, [Request(tokens, SAMPLED, k)] * 2), daemon=True)
+               for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert not any(t.is_alive() for t in threads), "a caller is still waiting for a dead worker"
+    assert not errors and sorted(results) == [0, 1, 2]
+    finals = [c for cs in results.values() for c in cs]
+    assert len(finals) == 6 and all(c.finish_reason == "error" and "worker stopped" in c.error for c in finals)
+    monkeypatch.setattr(engine, "_step", real_step)
+    again = [c for _, c in engine.generate([Request(tokens, GREEDY)]) if c.done]
+    assert again[0].finish_reason == "length" and again[0].text
+    score = engine.score([(tokens, backend.tokenize(PROMPTS["sentiment"] + " positive")[len(tokens):])])
+    assert score[0] < 0
+    assert engine.close() is True
+    llm.close()
+
+
+def test_a_scoring_error_stops_the_other_rows_of_its_call(backend, monkeypatch):
+    llm, engine = own_engine(backend)
+    labels = [" not sure at all", " very positive indeed", " rather negative overall"]
+    pairs = []
+    for i in range(8):
+        prompt = backend.tokenize(f"Review {i}: " + PROMPTS["sentiment"])
+        pairs += [(prompt, backend.tokenize(f"Review {i}: " + PROMPTS["sentiment"] + label)[len(prompt):])
+                  for label in labels]
+    real, scored = engine._add_logprob, []
+
+    def failing(row, logprob, pos):
+        scored.append(row.index)
+        if len(scored) == 1:  # the first label token of the first row fails it
+            return engine._finish(row, "error", "injected failure")
+        real(row, logprob, pos)
+
+    monkeypatch.setattr(engine, "_add_logprob", failing)
+    with pytest.raises(BackendError, match="injected failure"):
+        engine.score(pairs)
+    for _ in range(200):  # the worker drops the call's rows at its next step
+        if not engine.waiting and not engine._active():
+            break
+        threading.Event().wait(0.05)
+    assert not engine.waiting and not engine._active()
+    assert len(set(scored)) < len(pairs) // 2  # today's code scores all 24 pairs for nobody
+    assert engine.close() is True
+    llm.close()
+
+
+def test_alternating_long_and_short_prompts_keep_one_context(backend):
+    llm, engine = own_engine(backend, max_seq_len=2048)
+    short = backend.tokenize(PROMPTS["translate-en-fr"])
+    long = backend.tokenize(PROMPTS["passage-qa"] * 4)
+    assert 512 < len(long) + GREEDY.max_new_tokens <= 1024
+    for tokens in (short, long, short, long, short):
+        assert next(c for _, c in engine.generate([Request(tokens, GREEDY)]) if c.done).finish_reason == "length"
+    assert engine.seq_len == 1024 and engine.contexts == 2  # 512 at first, 1024 once: never back and forth
+    engine.close()
+    llm.close()
+
+
+def test_a_row_needing_a_larger_context_starts_while_others_decode(backend, reference):
+    """The context grows between steps with the running rows' KV cells carried over: the long row
+    does not wait for the short rows to finish, and every row still matches its single call."""
+    llm, engine = own_engine(backend, max_seq_len=2048)
+    short = PROMPTS["translate-en-fr"]
+    long = PROMPTS["passage-qa"] * 4
+    slow = GREEDY.model_copy(update={"max_new_tokens": 60})
+    first = engine.generate([Request(backend.tokenize(short), slow)] * 2)
+    texts: dict = {}
+    next(first)
+    assert engine.seq_len == 512
+    second = engine.generate([Request(backend.tokenize(long), GREEDY)])
+    grown_while_busy = None
+    for _, c in second:
+        if grown_while_busy is None:
+            grown_while_busy = bool(engine._active()) and engine.seq_len == 1024 and any(
+                r.job is not None and r.request.settings is slow for r in engine._active())
+        if c.done:
+            texts["long"] = c.text
+    for i, c in first:
+        if c.done:
+            texts[i] = c.text
+    assert grown_while_busy, "the long row waited for the short rows to drain"
+    assert texts["long"] == single_call(reference, long, GREEDY, 0)
+    assert texts[0] == texts[1] == single_call(reference, short, slow, 0)
+    engine.close()
+    llm.close()
+
+
+def test_decode_steps_and_prompt_steps_use_their_own_thread_counts(backend, monkeypatch):
+    import fewshot.engine as engine_module
+
+    llm, engine = own_engine(backend, n_threads_batch=2)
+    engine.n_threads = 1
+    seen = []
+    real = engine_module.C.llama_set_n_threads
+    monkeypatch.setattr(engine_module.C, "llama_set_n_threads", lambda ctx, a, b: seen.append(a) or real(ctx, a, b))
+    tokens = backend.tokenize(PROMPTS["sentiment"])
+    list(engine.generate([Request(tokens, GREEDY)] * 3))
+    assert seen[:2] == [2, 1]  # the prompt on two threads, then the decode steps on one
+    engine.close()
+    llm.close()
 
 
 def test_closing_a_busy_engine_stops_it_cleanly(backend):

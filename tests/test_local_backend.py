@@ -7,7 +7,7 @@ import pytest
 from fewshot import presets
 from fewshot.backends.base import generate
 from fewshot.backends.local import LocalBackend
-from fewshot.errors import BackendUnavailable, PromptError
+from fewshot.errors import BackendUnavailable, ConfigError, PromptError
 from fewshot.settings import GenerationSettings
 
 GREEDY = GenerationSettings(temperature=0, max_new_tokens=12, end_sequence=("###",))
@@ -86,5 +86,61 @@ def test_a_missing_or_invalid_model_file_gives_a_clear_message(tmp_path):
 
 
 def test_threads_default_to_every_core(monkeypatch):
+    monkeypatch.delenv("FEWSHOT_THREADS", raising=False)
     monkeypatch.setattr("os.cpu_count", lambda: 2)
     assert LocalBackend().n_threads == 2
+
+
+def test_the_default_model_runs_converted_weights_from_the_user_cache(local_backend, tmp_path):
+    from fewshot.backends.local import WEIGHTS, default_model_path
+
+    shipped = default_model_path()
+    assert local_backend.source == shipped and local_backend.path != shipped
+    assert local_backend.path.is_file() and shipped.parent not in local_backend.path.parents
+    assert local_backend.model_file == local_backend.path.name and WEIGHTS in local_backend.model_file
+    assert WEIGHTS in local_backend.model_label and shipped.name in local_backend.model_label
+
+
+def test_a_cache_that_cannot_be_written_falls_back_to_the_shipped_file(monkeypatch, tmp_path, caplog):
+    import fewshot.backends.local as local
+
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache folder should be")  # mkdir fails as on a read-only disk
+    monkeypatch.setenv("FEWSHOT_CACHE_DIR", str(blocked / "fewshot"))
+    monkeypatch.setattr(local, "_converted", {})
+    with caplog.at_level("WARNING", logger=local.__name__):
+        backend = LocalBackend(weights="Q4_0")
+        assert backend.path == backend.source
+    assert len(caplog.records) == 1 and "as shipped" in caplog.records[0].getMessage()
+    assert backend.model_label == backend.source.name
+    assert backend.count_tokens("hello") > 0  # and it runs
+
+
+def test_a_chosen_model_file_runs_as_given_unless_asked(monkeypatch, tmp_path):
+    import fewshot.backends.local as local
+
+    shipped = local.default_model_path()
+    monkeypatch.setenv("FEWSHOT_MODEL", str(shipped))
+    monkeypatch.setenv("FEWSHOT_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(local, "_converted", {})
+    assert LocalBackend().path == shipped
+    assert LocalBackend(shipped).path == shipped
+    monkeypatch.setenv("FEWSHOT_WEIGHTS", "Q4_0")  # the opt-in
+    converted = LocalBackend().path
+    assert converted.parent == tmp_path and converted.name.startswith(shipped.stem) and "Q4_0" in converted.name
+    assert LocalBackend().path == converted and len(list(tmp_path.iterdir())) == 1  # converted once
+
+
+def test_threads_come_from_fewshot_threads(monkeypatch):
+    monkeypatch.setenv("FEWSHOT_THREADS", "1,2")
+    b = LocalBackend()
+    assert (b.n_threads, b.n_threads_batch) == (1, 2)
+    monkeypatch.setenv("FEWSHOT_THREADS", "1")
+    assert (LocalBackend().n_threads, LocalBackend().n_threads_batch) == (1, 1)
+    monkeypatch.setenv("FEWSHOT_THREADS", "many")
+    with pytest.raises(ConfigError, match="FEWSHOT_THREADS='many'"):
+        LocalBackend()
+    monkeypatch.delenv("FEWSHOT_THREADS")
+    monkeypatch.setenv("FEWSHOT_WEIGHTS", "Q5_K")
+    with pytest.raises(ConfigError, match="not a format"):
+        _ = LocalBackend().path
