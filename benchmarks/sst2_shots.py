@@ -59,7 +59,7 @@ def main() -> None:
     labels = sorted(set(rows["label"]) | set(pool["label"]))
     label, share = evaluate.majority_baseline(list(rows["label"]))
     print(f"{args.task}: {len(rows)} rows of {eval_file} (majority '{label}' {share:.3f}), pool {len(pool)} rows of "
-          f"{pool_file}; {backend.model}; draws {args.draws}{', balanced' if args.balanced else ''}", flush=True)
+          f"{pool_file}; {backend.model_label}; draws {args.draws}{', balanced' if args.balanced else ''}", flush=True)
     start = time.perf_counter()
 
     def progress(done: int, total: int) -> None:
