@@ -49,15 +49,33 @@ class Services:
 
     def finished(self, session: str, cancel: threading.Event) -> None:
         with self._lock:
-            self._cancels.get(session, set()).discard(cancel)
+            runs = self._cancels.get(session)
+            if runs is not None:
+                runs.discard(cancel)
+                if not runs:  # API clients never send "unload": a session without runs keeps nothing here
+                    del self._cancels[session]
 
     def stop(self, session: str) -> int:
-        """Set the Stop flag of every run of this session; how many there were."""
+        """Set the Stop flag of every run of this session; how many there were. The flags are copied
+        under the lock: a run finishing meanwhile changes the set, never the list being walked."""
         with self._lock:
             flags = list(self._cancels.get(session, ()))
         for flag in flags:
             flag.set()
         return len(flags)
+
+    def ended(self, session: str) -> int:
+        """The session closed (its page was left): stop its runs and forget it; how many runs it had."""
+        with self._lock:
+            flags = self._cancels.pop(session, set())
+        for flag in flags:
+            flag.set()
+        return len(flags)
+
+    def sessions(self) -> int:
+        """How many sessions have runs in progress (what this object holds per session)."""
+        with self._lock:
+            return len(self._cancels)
 
 
 def rows_to_examples(rows: Iterable | None) -> tuple[Example, ...]:
