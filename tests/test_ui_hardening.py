@@ -123,3 +123,11 @@ def test_exported_code_names_the_embedded_model_and_how_to_get_it_not_its_path(d
     code = python["value"] + curl["value"]
     assert str(default_model_path().parent) not in code
     assert "SmolLM2-135M-Instruct.Q4_1.gguf" in code and INSTALL_HINT in code
+
+
+def test_a_preset_name_too_long_is_refused_naming_the_field(demo):
+    fn, inputs = handler(demo, "save")
+    with pytest.raises(Exception) as refused:  # gr.Error, not a ValidationError's traceback
+        fn(values_of(demo, inputs, **{"preset-name": "x" * 81}))
+    assert type(refused.value).__name__ == "Error"
+    assert "name string should have at most 80 characters" in refused.value.message.lower()

@@ -14,13 +14,22 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import gradio as gr
+from pydantic import ValidationError
 
 from .. import presets
 from ..backends import Backend, BackendSpec, make_backend
 from ..backends.local import LocalBackend
 from ..errors import ConfigError, FewShotError
 from ..prompt import Example, FewShotPrompt, Template
-from ..settings import GenerationSettings, escape, format_stops, make_settings, parse_stops, unescape
+from ..settings import (
+    GenerationSettings,
+    describe_validation_error,
+    escape,
+    format_stops,
+    make_settings,
+    parse_stops,
+    unescape,
+)
 
 if TYPE_CHECKING:
     from .backends import EndpointControls
@@ -158,10 +167,13 @@ class PageState:
             if key not in endpoints and spec.url:
                 endpoints[key] = self.spec(key)
         p = self.prompt
-        return presets.Preset(
-            name=name.strip() or "Untitled", description=description, task=p.task, examples=p.examples,
-            query=p.query, template=p.template, columns=self.columns, samples=self.samples, endpoints=endpoints,
-        )
+        try:
+            return presets.Preset(
+                name=name.strip() or "Untitled", description=description, task=p.task, examples=p.examples,
+                query=p.query, template=p.template, columns=self.columns, samples=self.samples, endpoints=endpoints,
+            )
+        except ValidationError as exc:  # e.g. a name longer than a preset keeps: say which field, not a traceback
+            raise ConfigError(f"This page cannot be kept as a preset: {describe_validation_error(exc)}.") from None
 
 
 @dataclass(frozen=True)
