@@ -127,8 +127,8 @@ def test_crafted_preset_names_on_save_and_import_are_text(watched, app, tmp_path
 
     data = json.loads((presets.BUILTIN_DIR / "sentiment.json").read_text())
     path = tmp_path / "crafted.json"
-    path.write_text(json.dumps({**data, "name": HTML_LINK, "task": SCRIPT,
-                                "examples": [{"input": IMG, "output": JS_LINK}, {"input": MD_IMAGE, "output": MD_LINK}]}))
+    examples = [{"input": IMG, "output": JS_LINK}, {"input": MD_IMAGE, "output": MD_LINK}]
+    path.write_text(json.dumps({**data, "name": HTML_LINK, "task": SCRIPT, "examples": examples}))
     with page.expect_file_chooser() as chooser:
         page.click("#import")
     chooser.value.set_files(str(path))
@@ -147,8 +147,9 @@ def test_crafted_preset_names_on_save_and_import_are_text(watched, app, tmp_path
 
 def test_crafted_completions_are_text_in_columns_status_chart_sweep_and_feedback(watched, app, replay, monkeypatch):
     page, seen = watched
-    # The model's "answer": the first line is what the status line counts with samples > 1.
-    monkeypatch.setattr(replay_server, "SCRIPT", [IMG, "\n", MD_IMAGE + " " + MD_LINK, " " + SCRIPT, "\n", JS_LINK])
+    # The model's "answer": its first line (40 characters at most) is what the status line counts with samples > 1.
+    answer = "<img src=/pwn-st.png onerror=alert(1)>"
+    monkeypatch.setattr(replay_server, "SCRIPT", [answer, "\n", MD_IMAGE + " " + MD_LINK, " " + SCRIPT, "\n", JS_LINK])
     endpoint = BackendSpec(kind="openai", url=replay.url, model='<img src="/pwn-model.png">')
     state = presets.find("sentiment").model_copy(update={
         "columns": (presets.Column(max_new_tokens=8, end_sequence=(), backend="A"),), "samples": 2,
@@ -157,9 +158,9 @@ def test_crafted_completions_are_text_in_columns_status_chart_sweep_and_feedback
     page.click("#run")
     status = page.locator("#c0-status")
     expect(status).to_contain_text("2/2 samples", timeout=60_000)
-    expect(status).to_contain_text(IMG.lower()[:40] + "… ×2")  # the answer count (its first 40 characters), as text
-    expect(page.locator("#c0-text textarea")).to_have_value(f"[1] {IMG}\n{MD_IMAGE} {MD_LINK} {SCRIPT}\n{JS_LINK}\n"
-                                                            f"[2] {IMG}\n{MD_IMAGE} {MD_LINK} {SCRIPT}\n{JS_LINK}")
+    expect(status).to_contain_text(answer + " ×2")  # the answer count, as text
+    expect(page.locator("#c0-text textarea")).to_have_value(f"[1] {answer}\n{MD_IMAGE} {MD_LINK} {SCRIPT}\n{JS_LINK}\n"
+                                                            f"[2] {answer}\n{MD_IMAGE} {MD_LINK} {SCRIPT}\n{JS_LINK}")
     expect(page.locator("#dist-plot")).to_be_visible()
     page.screenshot(path=ARTIFACTS / "untrusted.png", full_page=True)
     assert_stays_text(page, seen)
@@ -175,6 +176,6 @@ def test_crafted_completions_are_text_in_columns_status_chart_sweep_and_feedback
     set_text(page, "sweep-values", "0.2, 0.8")
     page.click("#run-sweep")
     expect(page.locator("#sweep-status")).to_contain_text("✓", timeout=60_000)
-    expect(page.locator("#sweep-table")).to_contain_text(IMG)
+    expect(page.locator("#sweep-table")).to_contain_text(answer)
     expect(page.locator("#sweep-plot")).to_be_visible()
     assert_stays_text(page, seen)
