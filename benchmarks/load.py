@@ -56,9 +56,9 @@ def problems(word: str, final: Sequence[dict], words: Sequence[str]) -> list[str
     for c in final:
         if not c["done"] or c["error"]:
             out.append(f"{word} column {c['column']}: not done ({c['error']})")
-        if others := [w for w in words if w != word and w in c["text"]]:
+        if others := [w for w in words if w != word and w in c["text"].lower()]:
             out.append(f"{word} column {c['column']}: got another client's answer {c['text']!r} ({others})")
-    if final and final[0]["text"].strip() != word:  # greedy: the word, copied
+    if final and final[0]["text"].strip().lower() != word:  # greedy: the word, copied (it may capitalise it)
         out.append(f"{word}: the greedy column answered {final[0]['text']!r}")
     return out
 

@@ -25,7 +25,7 @@ log = logging.getLogger("fewshot.ui")
 def refused(message: object) -> gr.Error:
     """The gr.Error for a refusal: its text escaped, logged as one line, no traceback on the console."""
     line = " ".join(str(message).split())
-    log.info("refused: %s", line)
+    log.warning("refused: %s", line)
     return gr.Error(text.html(line), print_exception=False)
 
 
