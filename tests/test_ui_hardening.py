@@ -131,3 +131,13 @@ def test_a_preset_name_too_long_is_refused_naming_the_field(demo):
         fn(values_of(demo, inputs, **{"preset-name": "x" * 81}))
     assert type(refused.value).__name__ == "Error"
     assert "name string should have at most 80 characters" in refused.value.message.lower()
+
+
+def test_the_page_lists_broken_presets_as_text_without_the_server_folder(tmp_path):
+    folder = tmp_path / "secret-server-folder"
+    folder.mkdir()
+    (folder / "sentiment.json").write_text((presets.BUILTIN_DIR / "sentiment.json").read_text())  # a built-in's name
+    (folder / "<img src=x onerror=alert(1)>.json").write_text("{not json")
+    notice = next(b for b in build_demo(presets.Store(folder)).blocks.values() if b.elem_id == "preset-errors")
+    assert "sentiment.json" in notice.value and "secret-server-folder" not in notice.value
+    assert "<img" not in notice.value and r"\<img src\=x onerror\=alert\(1\)\>" in notice.value
