@@ -139,5 +139,5 @@ def test_the_page_lists_broken_presets_as_text_without_the_server_folder(tmp_pat
     (folder / "sentiment.json").write_text((presets.BUILTIN_DIR / "sentiment.json").read_text())  # a built-in's name
     (folder / "<img src=x onerror=alert(1)>.json").write_text("{not json")
     notice = next(b for b in build_demo(presets.Store(folder)).blocks.values() if b.elem_id == "preset-errors")
-    assert "sentiment.json" in notice.value and "secret-server-folder" not in notice.value
+    assert r"sentiment\.json in the saved presets" in notice.value and "secret-server-folder" not in notice.value
     assert "<img" not in notice.value and r"\<img src\=x onerror\=alert\(1\)\>" in notice.value
