@@ -143,3 +143,14 @@ def test_the_page_lists_broken_presets_as_text_without_the_server_folder(tmp_pat
     assert r"sentiment\.json in the saved presets" in notice.value and "secret-server-folder" not in notice.value
     assert not re.search(r"(?<!\\)<", notice.value)  # every < escaped
     assert r"\<img src\=x onerror\=alert\(1\)\>" in notice.value
+
+
+def test_an_unreadable_feedback_log_is_refused_without_its_path(demo, tmp_path, monkeypatch):
+    flags = tmp_path / "secret-flag-folder"
+    (flags / "feedback.jsonl").mkdir(parents=True)  # unreadable as a file
+    monkeypatch.setenv("FEWSHOT_FLAG_DIR", str(flags))
+    fn, _ = handler(demo, "feedback-refresh")
+    with pytest.raises(Exception) as refused:
+        fn()
+    assert refused.value.message.startswith("Could not read the feedback log: ")
+    assert "secret-flag-folder" not in refused.value.message
