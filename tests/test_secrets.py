@@ -73,3 +73,81 @@ def link_of(data: bytes) -> str:
     import zlib
 
     return presets.LINK_VERSION + base64.urlsafe_b64encode(zlib.compress(data, 9)).decode().rstrip("=")
+
+
+# --- a real UI session -----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def secrets_app(tmp_path_factory):
+    """The app of its own, so its log, saved presets and feedback folder hold only this session."""
+    from tests.conftest import ARTIFACTS, serve_app
+
+    presets_dir, flag_dir = tmp_path_factory.mktemp("secret_presets"), tmp_path_factory.mktemp("secret_flags")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for url in serve_app("secrets_app.log", presets_dir, FEWSHOT_FLAG_DIR=str(flag_dir)):
+        yield url, presets_dir, flag_dir, ARTIFACTS / "secrets_app.log"
+
+
+def test_a_token_used_in_a_browser_session_is_nowhere_afterwards(page, secrets_app, replay, tmp_path):
+    import urllib.request
+
+    from playwright.sync_api import expect
+
+    from tests.test_browser import FINISHED, choose, open_app, open_section, set_text
+    from tests.test_browser_share import code_text, copy_link, field
+
+    url, presets_dir, flag_dir, log = secrets_app
+    token = f"hf_planted_{secrets.token_hex(12)}"
+    replay.reset()
+    open_app(page, url)
+    open_section(page, "Backends", "eA-url")
+    choose(page, "eA-kind", "TGI / Hugging Face endpoint")
+    set_text(page, "eA-url", replay.url)
+    set_text(page, "eA-token", token)
+    page.click("#eA-check")
+    expect(page.locator("#eA-status")).to_contain_text("✓ answered", timeout=30_000)
+    choose(page, "c1-backend", f"A: tgi {replay.url}")
+    page.click("#run")
+    expect(page.locator("#c1-status")).to_contain_text(FINISHED, timeout=60_000)
+    page.click("#c1-good")  # a feedback record of the run that used the token
+    expect(page.get_by_text("Saved your 👍 for column 2").first).to_be_visible()
+    # The token really went to the endpoint, in its Authorization header (so its absence below means something).
+    assert {r["authorization"] for r in replay.requests if r["method"] == "POST"} == {f"Bearer {token}"}
+
+    open_section(page, "Save · share · code", "preset-name")
+    set_text(page, "preset-name", "With a token")
+    page.click("#save")
+    expect(page.get_by_text("Saved “With a token”").first).to_be_visible()
+    link = copy_link(page)
+    page.click("#get-code")
+    expect(page.locator("#code-python")).to_contain_text("def post(url, body, token_variable=None)")
+    code = code_text(page, "code-python") + code_text(page, "code-curl")
+    assert f"{replay.url}/generate" in code  # the code is for that endpoint
+    with page.expect_download() as download:
+        page.click("#export")
+        page.locator("#export-file a").first.click()
+    download.value.save_as(tmp_path / "exported.json")
+    page.get_by_role("tab", name="Feedback").click()
+    page.click("#feedback-refresh")
+    expect(page.locator("#feedback-table")).to_contain_text("tgi")
+    expect(field(page, "eA-token")).to_have_value(token)  # still in the page: the session really held it
+
+    def served(path: str) -> str:
+        with urllib.request.urlopen(url + path, timeout=10) as r:
+            return r.read().decode()
+
+    # Saved and unchanged, the page's link names the preset (?preset=); otherwise it carries the state.
+    reopened = presets.decode_state(link.split("?state=")[1]).model_dump_json() if "?state=" in link else link
+    places = {
+        "link": link, "reopened link": reopened,
+        "exported code": code, "exported preset": (tmp_path / "exported.json").read_text(),
+        "page source (DOM)": page.content(), "page source (served)": served(""), "app config": served("config"),
+        "log": log.read_text(),
+    }
+    for folder, what in ((presets_dir, "saved preset"), (flag_dir, "feedback or flagged file")):
+        files = [p for p in folder.rglob("*") if p.is_file()]
+        assert files, f"no {what} was written"
+        places |= {f"{what} {p.name}": p.read_text(errors="replace") for p in files}
+    assert "With a token" in places["saved preset with-a-token.json"]
+    for where, content in places.items():
+        assert token not in content, f"the token is in the {where}"

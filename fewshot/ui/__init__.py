@@ -23,6 +23,10 @@ Reading the shared page state in a handler:
 - The embedded model (a scorer with `score_many`) is `page.services.embedded()`; streaming grids go
   through `compare.stream_cells(page, request.session_hash, backends, prompt, cells)` so Stop works.
 - Decorate handlers with `errors.shows_errors`: a FewShotError becomes a one-line message.
+- Untrusted text (typed, from a link, a file or a model) is never markup: put it into Markdown through
+  `fewshot.text.markdown(s)`, and show toasts with `errors.info` / `errors.warning` / `raise errors.refused(...)`
+  (never bare gr.Info / gr.Warning / gr.Error: Gradio renders toasts as HTML). Table cells and chart labels
+  take plain strings. Name no server path (folders, files) in anything a visitor sees.
 - Every UI event is `api_visibility="private"`; a public endpoint goes into api.py with named,
   typed parameters. Do not keep module globals: two `build_demo()` calls must not share anything
   but the library's own caches.

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from .. import presets
+from .. import presets, text
 from ..backends import KINDS, BackendSpec, make_backend
 from ..backends.base import generate
 from ..errors import FewShotError
@@ -69,10 +69,11 @@ def check_endpoint(kind: str, url: str, model: str, token: str) -> str:
         c = generate(make_backend(spec, token or None), FewShotPrompt(query="Hello"),
                      GenerationSettings(temperature=0, max_new_tokens=1, end_sequence=()))
     except (FewShotError, ValueError) as exc:
-        return f"⚠️ {exc}"
+        return f"⚠️ {text.markdown(exc)}"
     if c.error:
-        return f"⚠️ {c.error}"
-    return f"✓ answered in {c.seconds:.2f} s · {c.backend} · model {c.model or '(server default)'}"
+        return f"⚠️ {text.markdown(c.error)}"
+    model = text.markdown(c.model or "(server default)")
+    return f"✓ answered in {c.seconds:.2f} s · {text.markdown(c.backend)} · model {model}"
 
 
 def wire(page: Page) -> None:

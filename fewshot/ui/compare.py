@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from .. import evaluate, grid, presets
+from .. import evaluate, grid, presets, text
 from ..backends.base import FINISH_LABELS, Completion
 from ..settings import bounds, describe, format_stops
 from .errors import shows_errors
@@ -112,14 +112,15 @@ def answer_chart(label: str, x_title: str, **kw) -> gr.BarPlot:
 
 
 def status_line(c: Completion) -> str:
+    """A cell's status as Markdown; what a server or model wrote (error, model name, note) stays text."""
     if c.error:
-        return f"⚠️ {c.error}"
+        return f"⚠️ {text.markdown(c.error)}"
     if not c.done:
         return f"⏳ generating… {c.completion_tokens} tokens"
     seed = f" · seed {c.seed}" if c.seed is not None and c.settings and c.settings.temperature > 0 else ""
     tokens = f"{c.completion_tokens} token{'s' if c.completion_tokens != 1 else ''}"
-    where = f" · {c.backend} {c.model}".rstrip() if c.backend != "embedded" else ""
-    note = f" · ⓘ {c.note}" if c.note else ""
+    where = f" · {text.markdown(c.backend)} {text.markdown(c.model)}".rstrip() if c.backend != "embedded" else ""
+    note = f" · ⓘ {text.markdown(c.note)}" if c.note else ""
     return f"✓ {FINISH_LABELS[c.finish_reason]} · {tokens} · {c.seconds:.2f} s{seed}{where}{note}"
 
 
@@ -134,9 +135,9 @@ def column_view(snapshots: Sequence[Completion | None]) -> tuple[str, str]:
     status = f"{'✓' if len(finished) == len(snapshots) else '⏳'} {len(finished)}/{len(snapshots)} samples"
     counts = evaluate.distribution([c.text for c in finished if not c.error])
     if counts:
-        status += " · " + " · ".join(f"{label} ×{n}" for label, n in counts[:4])
+        status += " · " + " · ".join(f"{text.markdown(label)} ×{n}" for label, n in counts[:4])
     if errors:
-        status += f" · ⚠️ {errors[0]}"
+        status += f" · ⚠️ {text.markdown(errors[0])}"
     return "\n".join(texts), status
 
 
@@ -202,11 +203,16 @@ def wire(page: Page) -> None:
     def stop(request: gr.Request) -> None:
         page.services.stop(request.session_hash)
 
+    def ended(request: gr.Request) -> None:
+        """The page was closed: its runs stop and its session leaves nothing behind."""
+        page.services.ended(request.session_hash)
+
     def show_columns(n: int):
         return [gr.update(visible=i < n) for i in range(MAX_COLUMNS)]
 
     outputs = [c.text for c in panel.columns] + [c.status for c in panel.columns] + [panel.plot]
     panel.run.click(run_columns, page.inputs, outputs, api_visibility="private", show_progress="hidden", **MODEL_WORK)
     panel.stop.click(stop, None, None, api_visibility="private", concurrency_limit=None)
+    page.demo.unload(ended)
     panel.n_columns.change(show_columns, panel.n_columns, [c.box for c in panel.columns], api_visibility="private",
                            show_progress="hidden")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import gradio as gr
 import pandas as pd
 
-from .. import evaluate
+from .. import evaluate, text
 from ..errors import ConfigError
 from ..prompt import FewShotPrompt
 from .compare import MODEL_WORK
@@ -43,9 +43,9 @@ def score(page: Page, prompt: FewShotPrompt, csv_path: str | None, labels: str |
 def summary(s: Scored) -> str:
     label, share = s.majority
     lines = [f"**Accuracy: {s.result.accuracy:.1%}** on {s.rows} rows ({s.examples} examples in the prompt). "
-             f"Majority baseline: {share:.1%} (always answering “{label}”)."]
+             f"Majority baseline: {share:.1%} (always answering “{text.markdown(label)}”)."]
     if s.result.calibrated is not None:
-        bias = ", ".join(f"{k} {v:.0%}" for k, v in s.result.bias.items())
+        bias = ", ".join(f"{text.markdown(k)} {v:.0%}" for k, v in s.result.bias.items())
         lines.append(f"Calibrated: **{s.result.calibrated_accuracy:.1%}** (for the content-free query "
                      f"“{evaluate.CONTENT_FREE}” the model leans: {bias}).")
     return "\n\n".join(lines)

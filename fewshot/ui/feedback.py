@@ -7,6 +7,7 @@ import pandas as pd
 
 from .. import feedback
 from ..errors import FewShotError
+from .errors import refused
 from .state import Page
 
 SHOWN = 50  # the newest verdicts in the table; the log itself keeps them all
@@ -17,7 +18,8 @@ def table() -> pd.DataFrame:
     try:
         entries = feedback.read()
     except (FewShotError, OSError, ValueError) as exc:
-        raise gr.Error(f"Could not read the feedback log: {exc}") from None
+        why = exc.strerror if isinstance(exc, OSError) else exc  # an OSError's text names the server's path
+        raise refused(f"Could not read the feedback log: {why}") from None
     rows = [[e.time, "👍 good" if e.rating == "good" else "👎 bad", e.completion, e.settings.label(), e.backend.label()]
             for e in reversed(entries[-SHOWN:])]
     return pd.DataFrame(rows, columns=COLUMNS)

@@ -8,6 +8,7 @@ import gradio as gr
 
 from .. import presets
 from ..errors import FewShotError
+from ..text import markdown as md_text
 from . import api, backends, compare, evaluate, feedback, prompt, share, sweep, verdicts
 from .state import Page, Services
 
@@ -42,7 +43,7 @@ def model_banner(services: Services) -> str:
                 "context); other servers under *Backends*. Every completion below is written by a model: check it "
                 "before you use it.")
     except FewShotError as exc:
-        return f"⚠️ {exc}"
+        return f"⚠️ {md_text(exc)}"
 
 
 def build_demo(store: presets.Store | None = None) -> gr.Blocks:
@@ -55,7 +56,8 @@ def build_demo(store: presets.Store | None = None) -> gr.Blocks:
                     "side by side across settings and models. " + model_banner(services), elem_id="header")
         if preset_errors:
             gr.Markdown("⚠️ Some presets could not be loaded (the others work):\n"
-                        + "\n".join(f"- {e}" for e in preset_errors), elem_id="preset-errors")
+                        + "\n".join(f"- {md_text(e.replace(str(services.store.folder), 'the saved presets'))}"
+                                    for e in preset_errors), elem_id="preset-errors")
         with gr.Row(equal_height=False):
             with gr.Column(scale=4, min_width=320):
                 fields = prompt.build_fields(first, share.choice_list(found, builtin))

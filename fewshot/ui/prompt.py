@@ -11,6 +11,8 @@ from .. import presets
 from ..errors import FewShotError
 from ..prompt import FewShotPrompt, parse
 from ..settings import escape
+from ..text import markdown as md_text
+from . import errors as toasts
 from .errors import shows_errors
 from .state import Page, examples_to_rows, template_of
 
@@ -80,7 +82,7 @@ def describe(page: Page, values: dict, prompt: FewShotPrompt, text: str) -> str:
         n = b.count_tokens(text)
         info.append(f"**{n:,} tokens** · {n / b.context_length:.0%} of the {b.context_length:,}-token context")
     except FewShotError as exc:
-        info.append(f"⚠️ {exc}")
+        info.append(f"⚠️ {md_text(exc)}")
     if not values[page.text.raw_mode]:
         k = len(prompt.examples)
         info.append(f"{k} example{'s' if k != 1 else ''}" if k
@@ -98,7 +100,7 @@ def wire(page: Page) -> None:
         try:
             prompt = page.read_prompt(values)
         except FewShotError as exc:
-            return gr.update(), f"⚠️ {exc}", gr.update()
+            return gr.update(), f"⚠️ {md_text(exc)}", gr.update()
         raw = values[t.raw_mode]
         text = values[t.preview] if raw else prompt.render()
         names = {values[c.backend] for c in page.visible_columns(values)} - {""}
@@ -114,7 +116,7 @@ def wire(page: Page) -> None:
         try:
             p = parse(raw_text, template_of(ip, op, sep))
         except FewShotError as exc:
-            gr.Warning(f"Kept raw mode: {exc} Fix the text or the Format, then try again.")
+            toasts.warning(f"Kept raw mode: {exc} Fix the text or the Format, then try again.")
             return gr.update(), gr.update(), True, *[gr.update()] * 3
         fields = (gr.update(value=v, interactive=True) for v in (p.task, examples_to_rows(p.examples), p.query))
         return gr.update(interactive=False), gr.update(visible=False), False, *fields
@@ -123,7 +125,7 @@ def wire(page: Page) -> None:
     def parse_raw(raw_text: str, ip: str, op: str, sep: str):
         """Read the raw text into the fields without leaving raw mode (they stay read-only)."""
         p = parse(raw_text, template_of(ip, op, sep))
-        gr.Info(f"Parsed: task, {len(p.examples)} examples and the query.")
+        toasts.info(f"Parsed: task, {len(p.examples)} examples and the query.")
         return p.task, examples_to_rows(p.examples), p.query
 
     # The preview follows every change to the prompt, typed or loaded, and to which backends run.

@@ -12,7 +12,7 @@ import gradio as gr
 from .. import codegen, presets
 from ..backends import BackendSpec
 from ..errors import ConfigError, FewShotError
-from .errors import shows_errors
+from .errors import info, refused, shows_errors, warning
 from .state import Page
 
 KEEP = object()  # preset_choices: leave the selection as it is
@@ -71,9 +71,12 @@ def build(page: Page) -> None:
         return gr.update(choices=choices) if select is KEEP else gr.update(choices=choices, value=select)
 
     def missing(key: str) -> ConfigError:
-        """Why a preset is not there: its file is broken (say where), or there is no such preset."""
+        """Why a preset is not there: its file is broken (say which, not where: a visitor never sees a
+        server path), or there is no such preset."""
         broken = [e for e in store.load()[2] if f"{key}.json" in e]
-        return ConfigError(broken[0] if broken else f"There is no preset {key!r} here (deleted or renamed?).")
+        if broken:
+            return ConfigError(broken[0].replace(f" in {store.folder}", " among the saved presets"))
+        return ConfigError(f"There is no preset {key!r} here (deleted or renamed?).")
 
     def opened(p: presets.Preset) -> dict:
         return page.updates(p) | {name: p.name, description: p.description}
@@ -92,20 +95,20 @@ def build(page: Page) -> None:
     def save_preset(values: dict):
         state = current(values)
         key = store.save(state.name, state)
-        gr.Info(f"Saved “{state.name}” in {store.folder}.")
+        info(f"Saved “{state.name}”: it is in the preset menu now.")  # the folder is the server's business
         return preset_choices(select=key)
 
     @shows_errors
     def rename_preset(values: dict):
         new_name = (values[name] or "").strip()
         key = store.rename(values[menu], new_name)
-        gr.Info(f"Renamed to “{new_name}”.")
+        info(f"Renamed to “{new_name}”.")
         return preset_choices(select=key)
 
     @shows_errors
     def delete_preset(values: dict):
         store.delete(values[menu])
-        gr.Info("Deleted. The page keeps its contents: save them again under any name.")
+        info("Deleted. The page keeps its contents: save them again under any name.")
         return preset_choices(select=None)
 
     def import_preset(path: str):
@@ -113,8 +116,8 @@ def build(page: Page) -> None:
         try:
             p = presets.load_file(Path(path))
         except FewShotError as exc:
-            raise gr.Error(str(exc).replace(Path(path).name, "The uploaded file")) from None
-        gr.Info(f"Opened “{p.name}”. Save it to keep it.")
+            raise refused(str(exc).replace(f"Preset file {Path(path).name}", "The uploaded file")) from None
+        info(f"Opened “{p.name}”. Save it to keep it.")
         return opened(p) | {menu: preset_choices(select=None)}
 
     @shows_errors
@@ -146,7 +149,7 @@ def build(page: Page) -> None:
                 return opened(found[key]) | {menu: preset_choices(key, loaded)}
             return {menu: preset_choices(KEEP, loaded)}  # no link: the page as built
         except FewShotError as exc:
-            gr.Warning(f"This link was not opened: {exc} The default preset is open instead.")
+            warning(f"This link was not opened: {exc} The default preset is open instead.")
             return opened(found[presets.DEFAULT_PRESET]) | {menu: preset_choices(presets.DEFAULT_PRESET, loaded)}
 
     @shows_errors
@@ -156,7 +159,8 @@ def build(page: Page) -> None:
         targets = [
             codegen.Target(c.settings, state.spec(c.backend), f"endpoint {c.backend} ({state.spec(c.backend).kind})",
                            state.tokens.get(c.backend))
-            if c.backend else codegen.Target(c.settings, BackendSpec(model=str(page.services.embedded().path)))
+            # The embedded model by its file name: its path on this server is no visitor's business.
+            if c.backend else codegen.Target(c.settings, BackendSpec(model=page.services.embedded().path.name))
             for c in state.columns
         ]
         calls = codegen.calls_for(state.run_prompt, targets)

@@ -14,13 +14,22 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import gradio as gr
+from pydantic import ValidationError
 
 from .. import presets
 from ..backends import Backend, BackendSpec, make_backend
 from ..backends.local import LocalBackend
 from ..errors import ConfigError, FewShotError
 from ..prompt import Example, FewShotPrompt, Template
-from ..settings import GenerationSettings, escape, format_stops, make_settings, parse_stops, unescape
+from ..settings import (
+    GenerationSettings,
+    describe_validation_error,
+    escape,
+    format_stops,
+    make_settings,
+    parse_stops,
+    unescape,
+)
 
 if TYPE_CHECKING:
     from .backends import EndpointControls
@@ -49,15 +58,33 @@ class Services:
 
     def finished(self, session: str, cancel: threading.Event) -> None:
         with self._lock:
-            self._cancels.get(session, set()).discard(cancel)
+            runs = self._cancels.get(session)
+            if runs is not None:
+                runs.discard(cancel)
+                if not runs:  # API clients never send "unload": a session without runs keeps nothing here
+                    del self._cancels[session]
 
     def stop(self, session: str) -> int:
-        """Set the Stop flag of every run of this session; how many there were."""
+        """Set the Stop flag of every run of this session; how many there were. The flags are copied
+        under the lock: a run finishing meanwhile changes the set, never the list being walked."""
         with self._lock:
             flags = list(self._cancels.get(session, ()))
         for flag in flags:
             flag.set()
         return len(flags)
+
+    def ended(self, session: str) -> int:
+        """The session closed (its page was left): stop its runs and forget it; how many runs it had."""
+        with self._lock:
+            flags = self._cancels.pop(session, set())
+        for flag in flags:
+            flag.set()
+        return len(flags)
+
+    def sessions(self) -> int:
+        """How many sessions have runs in progress (what this object holds per session)."""
+        with self._lock:
+            return len(self._cancels)
 
 
 def rows_to_examples(rows: Iterable | None) -> tuple[Example, ...]:
@@ -140,10 +167,13 @@ class PageState:
             if key not in endpoints and spec.url:
                 endpoints[key] = self.spec(key)
         p = self.prompt
-        return presets.Preset(
-            name=name.strip() or "Untitled", description=description, task=p.task, examples=p.examples,
-            query=p.query, template=p.template, columns=self.columns, samples=self.samples, endpoints=endpoints,
-        )
+        try:
+            return presets.Preset(
+                name=name.strip() or "Untitled", description=description, task=p.task, examples=p.examples,
+                query=p.query, template=p.template, columns=self.columns, samples=self.samples, endpoints=endpoints,
+            )
+        except ValidationError as exc:  # e.g. a name longer than a preset keeps: say which field, not a traceback
+            raise ConfigError(f"This page cannot be kept as a preset: {describe_validation_error(exc)}.") from None
 
 
 @dataclass(frozen=True)

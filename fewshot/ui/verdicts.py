@@ -3,14 +3,17 @@ as the person corrected it, never a token), and "Add as example" (the query and 
 
 from __future__ import annotations
 
-import gradio as gr
-
 from .. import feedback
 from ..backends import BackendSpec
 from ..backends.base import as_text
 from ..errors import ConfigError
-from .errors import shows_errors
+from .errors import info, shows_errors
 from .state import Page
+
+
+def cell(value: object) -> str:
+    """A table cell as text: an empty cell comes as None (never the word "None")."""
+    return "" if value is None else str(value)
 
 
 def wire(page: Page) -> None:
@@ -28,9 +31,10 @@ def wire(page: Page) -> None:
             column = state.columns[index]
             spec = state.spec(column.backend) if column.backend else \
                 BackendSpec(kind="local", model=page.services.embedded().model)
-            path = feedback.record(feedback.Feedback(rating=rating, prompt=as_text(state.run_prompt), completion=text,
-                                                     settings=column.settings, backend=spec))
-            gr.Info(f"Saved your {'👍' if rating == 'good' else '👎'} for column {index + 1} in {path}.")
+            feedback.record(feedback.Feedback(rating=rating, prompt=as_text(state.run_prompt), completion=text,
+                                              settings=column.settings, backend=spec))
+            # Not where: the feedback file is a path on the server, not a visitor's business.
+            info(f"Saved your {'👍' if rating == 'good' else '👎'} for column {index + 1}: see the Feedback tab.")
 
         return handler
 
@@ -45,9 +49,9 @@ def wire(page: Page) -> None:
             if not answer or not query:
                 raise ConfigError("Run first: the example is the query and this column's answer (fix it in the box "
                                   "first).")
-            rows = [list(map(str, row)) for row in (values[page.fields.examples] or []) if any(str(v).strip()
-                                                                                                for v in row)]
-            gr.Info("Added as the last example. Write the next query to try it.")
+            rows = [[cell(v) for v in row] for row in (values[page.fields.examples] or [])
+                    if any(cell(v).strip() for v in row)]
+            info("Added as the last example. Write the next query to try it.")
             return [*rows, [query, answer]]
 
         return handler
