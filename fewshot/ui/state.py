@@ -38,6 +38,7 @@ class Services:
         self.store = store or presets.Store()
         self._cancels: dict[str, set[threading.Event]] = {}
         self._lock = threading.Lock()
+        self._runs: dict[str, Any] = {}  # per session: the last Compare run, for the verdict buttons
 
     def embedded(self) -> LocalBackend:
         """The embedded model, shared by every session (loaded lazily on its first token count)."""
@@ -50,6 +51,15 @@ class Services:
     def finished(self, session: str, cancel: threading.Event) -> None:
         with self._lock:
             self._cancels.get(session, set()).discard(cancel)
+
+    def remember(self, session: str, run: Any) -> None:
+        """Keep this session's latest Compare run (what was generated, the seeds): 👍/👎 read it back."""
+        with self._lock:
+            self._runs[session] = run
+
+    def last_run(self, session: str) -> Any:
+        with self._lock:
+            return self._runs.get(session)
 
     def stop(self, session: str) -> int:
         """Set the Stop flag of every run of this session; how many there were."""
@@ -144,6 +154,14 @@ class PageState:
             name=name.strip() or "Untitled", description=description, task=p.task, examples=p.examples,
             query=p.query, template=p.template, columns=self.columns, samples=self.samples, endpoints=endpoints,
         )
+
+
+@dataclass(frozen=True)
+class Run:
+    """A session's latest Compare run: the page it ran from and each column's completions (per sample)."""
+
+    state: PageState
+    per_column: list[list[Any]]  # Completion | None, in sample order
 
 
 @dataclass(frozen=True)
