@@ -24,8 +24,9 @@ from .state import Page
 ALL = "(all)"
 VERDICTS = [(ALL, ""), ("👍 good", "good"), ("👎 bad", "bad")]
 SHOWN = 200  # the newest matching records in the table; the CSV holds every match
-TABLE = ["#", "time", "rating", "preset", "backend", "model", "setting", "seed", "column", "sample", "original",
+TABLE = ["#", "time (UTC)", "rating", "preset", "backend", "model", "setting", "seed", "column·sample", "original",
          "correction"]
+WIDTHS = ["4%", "11%", "6%", "9%", "6%", "12%", "9%", "9%", "8%", "13%", "13%"]  # the texts get the room
 SUMMARY = ["preset", "setting", "rated", "bad", "bad_share", "corrected"]
 
 
@@ -56,8 +57,10 @@ def matching(records: list[feedback.Feedback], f: Filters) -> list[tuple[int, fe
 def table(rows: list[tuple[int, feedback.Feedback]]) -> pd.DataFrame:
     frame = feedback.to_frame([r for _, r in rows])
     frame.insert(0, "#", [n for n, _ in rows])
-    frame["column"] = frame["column"].map(lambda c: "" if pd.isna(c) else int(c) + 1)  # as the page numbers them
-    frame["sample"] = frame["sample"] + 1
+    frame["time (UTC)"] = frame["time"].str.replace("T", " ").str.replace("+00:00", "")
+    # Numbered from 1, as the page numbers columns and samples.
+    frame["column·sample"] = [("" if pd.isna(c) else f"{int(c) + 1}·") + str(int(k) + 1)
+                              for c, k in zip(frame["column"], frame["sample"], strict=True)]
     frame["seed"] = frame["seed"].map(lambda s: "" if pd.isna(s) else str(int(s)))
     return frame[TABLE].iloc[::-1].head(SHOWN).astype(str)
 
@@ -84,7 +87,7 @@ def build(page: Page) -> None:
             refresh = gr.Button("Refresh", size="sm", elem_id="feedback-refresh", min_width=80)
         info = gr.Textbox(label="Log", interactive=False, lines=1, elem_id="feedback-status")
         shown = gr.Dataframe(headers=TABLE, datatype="str", interactive=False, wrap=True, elem_id="feedback-table",
-                             label="Records, newest first", max_height=420)
+                             label="Records, newest first", max_height=420, column_widths=WIDTHS)
         with gr.Row(equal_height=True):
             number = gr.Number(None, label="Record #", precision=0, minimum=1, elem_id="fb-number", min_width=100)
             reopen_btn = gr.Button("Re-open in the playground", size="sm", elem_id="fb-reopen", min_width=160)

@@ -89,7 +89,11 @@ def flag_table(result: probe.ProbeResult) -> pd.DataFrame:
     for t in result.terms:
         if t.baseline:
             continue
-        label = t.flagged_labels[0] if t.flagged else t.largest[0]
+        label, points = t.largest
+        if t.flagged:
+            label = t.flagged_labels[0]
+        elif not points:  # no shift at all: show the label this term gets most
+            label = max(t.distribution, key=t.distribution.get)
         rows.append({
             "term": t.term, "flagged": "⚑ flagged" if t.flagged else "no", "label": label,
             "shift (points)": f"{t.shift[label]:+.1f}", "95% interval": f"[{t.low[label]:+.1f}, {t.high[label]:+.1f}]",
