@@ -97,3 +97,8 @@ def test_a_bad_date_filter_says_how_to_write_it(wide, app_url):
     set_text(wide, "fb-since", "yesterday")
     wide.locator("#fb-since input, #fb-since textarea").first.press("Enter")
     expect(wide.get_by_text("is not a date: write it as 2026-12-01").first).to_be_visible()
+    status = wide.locator("#feedback-status textarea")
+    set_text(wide, "fb-since", "2000-01-01")  # a date that is one: every record is from after it
+    set_text(wide, "fb-until", "2000-01-02")
+    wide.locator("#fb-until input, #fb-until textarea").first.press("Enter")
+    expect(status).to_have_value(re.compile(r"^0 of \d+ records match"))

@@ -50,3 +50,31 @@ def test_the_term_table_puts_flagged_terms_first_with_their_shift_and_interval()
 def test_own_terms_split_on_commas_and_lines():
     assert split_list("tall, short\n  left-handed ,, \n") == ("tall", "short", "left-handed")
     assert split_list(None) == ()
+
+
+def test_the_feedback_view_filters_and_keeps_each_records_number():
+    from fewshot import feedback
+    from fewshot.backends import BackendSpec
+    from fewshot.settings import GenerationSettings
+    from fewshot.ui.feedback import Filters, matching, table
+
+    def entry(rating, preset, kind, time, **kw):
+        spec = BackendSpec(kind=kind, url="" if kind == "local" else "http://127.0.0.1:9/", model="m")
+        return feedback.make(rating, "Tweet: x\nSentiment:", kw.pop("text", "positive"), GenerationSettings(), spec,
+                             preset=preset, time=time, **kw)
+
+    records = [
+        entry("bad", "sentiment", "local", "2026-11-30T10:00:00+00:00", original="negative", seed=7, column=1),
+        entry("good", "sentiment", "tgi", "2026-12-01T10:00:00+00:00"),
+        entry("bad", "keywords", "tgi", "2026-12-02T10:00:00+00:00", text="<b>x</b>", original="y", sample=2,
+              column=0),
+    ]
+    number = lambda f: [n for n, _ in matching(records, f)]  # noqa: E731
+    assert number(Filters(verdict="bad")) == [1, 3]
+    assert number(Filters(preset="sentiment")) == [1, 2] and number(Filters(preset="(all)")) == [1, 2, 3]
+    assert number(Filters(backend="tgi", verdict="bad")) == [3]
+    assert number(Filters(since="2026-12-01")) == [2, 3] and number(Filters(until="2026-11-30")) == [1]
+    shown = table(matching(records, Filters(verdict="bad")))
+    assert list(shown["#"]) == ["3", "1"]  # newest first, numbered as in the log
+    assert list(shown["column·sample"]) == ["1·3", "2·1"] and list(shown["seed"]) == ["", "7"]
+    assert list(shown["correction"]) == ["<b>x</b>", "positive"] and list(shown["original"]) == ["y", "negative"]
