@@ -57,6 +57,7 @@ def test_rate_correct_find_and_reopen(wide, app_url, app_flag_dir):
     second = records(app_flag_dir)[-1]
     assert (second["rating"], second["sample"], second["correction"]) == ("good", 1, "sample two, fixed")
     assert second["original"] != "sample two, fixed" and second["seed"] is not None
+    expect(page.get_by_text(f"sample 2 (seed {second['seed']})").first).to_be_visible()  # the seed is shown
 
     # The page moves on; the Feedback tab finds the 👎 and re-opens its prompt and settings.
     set_number(page, "samples", 1)

@@ -75,7 +75,8 @@ def wire(page: Page) -> None:
                                   model=c.model, state=state)
             path = feedback.record(entry)
             which = f" sample {sample + 1}" if len(run.per_column[index]) > 1 else ""
-            gr.Info(f"Saved your {'👍' if rating == 'good' else '👎'} for column {index + 1}{which} in {path}.")
+            seed = f" (seed {c.seed})" if c.seed is not None else ""
+            gr.Info(f"Saved your {'👍' if rating == 'good' else '👎'} for column {index + 1}{which}{seed} in {path}.")
 
         return handler
 
