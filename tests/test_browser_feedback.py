@@ -73,9 +73,10 @@ def test_rate_correct_find_and_reopen(wide, app_url, app_flag_dir):
     expect(page.locator("#feedback-status textarea")).to_have_value(re.compile(r"^\d+ of \d+ records match"))
     page.locator("#feedback").screenshot(path=ARTIFACTS / "feedback.png")
     number = len(records(app_flag_dir)) - 1  # the 👎, one before the last line
-    set_number(page, "fb-number", number)
+    table.get_by_text(MARKUP).locator("visible=true").first.click()  # clicking its row picks it
+    expect(page.locator("#fb-number input").first).to_have_value(str(number))
     page.click("#fb-reopen")
-    expect(page.locator("#query textarea, #query input").first).to_have_value(QUERY)
+    expect(page.locator("#query textarea, #query input").first).to_have_value(QUERY, timeout=30_000)  # a busy CPU
     expect(page.locator("#c0-temperature input[type=number]").first).to_have_value("0.5")
     expect(page.get_by_text(f"Re-opened record {number}").first).to_be_visible()
 
