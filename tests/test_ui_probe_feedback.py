@@ -78,3 +78,15 @@ def test_the_feedback_view_filters_and_keeps_each_records_number():
     assert list(shown["#"]) == ["3", "1"]  # newest first, numbered as in the log
     assert list(shown["column·sample"]) == ["1·3", "2·1"] and list(shown["seed"]) == ["", "7"]
     assert list(shown["correction"]) == ["<b>x</b>", "positive"] and list(shown["original"]) == ["y", "negative"]
+
+
+def test_each_session_rates_its_own_last_run_and_old_sessions_are_dropped():
+    from fewshot.ui.state import KEPT_RUNS, Services
+
+    one, other = Services(), Services()
+    one.remember("s", "first")
+    one.remember("s", "second")
+    assert one.last_run("s") == "second" and other.last_run("s") is None  # per demo, the newest run
+    for i in range(KEPT_RUNS):
+        one.remember(f"later-{i}", i)
+    assert one.last_run("s") is None and one.last_run(f"later-{KEPT_RUNS - 1}") == KEPT_RUNS - 1

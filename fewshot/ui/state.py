@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .prompt import PromptFields, PromptText
 
 SETTING_FIELDS = tuple(GenerationSettings.model_fields)  # one widget per field, in this order
+KEPT_RUNS = 500  # sessions whose last Compare run 👍/👎 can still rate (a public Space has many)
 
 
 class Services:
@@ -55,7 +56,10 @@ class Services:
     def remember(self, session: str, run: Any) -> None:
         """Keep this session's latest Compare run (what was generated, the seeds): 👍/👎 read it back."""
         with self._lock:
-            self._runs[session] = run
+            self._runs.pop(session, None)
+            self._runs[session] = run  # the newest last: the oldest sessions go first when there are too many
+            while len(self._runs) > KEPT_RUNS:
+                self._runs.pop(next(iter(self._runs)))
 
     def last_run(self, session: str) -> Any:
         with self._lock:
