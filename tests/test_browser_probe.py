@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.conftest import ARTIFACTS
-from tests.test_browser import open_app, open_section, set_text
+from tests.test_browser import choose_preset, open_app, open_section, set_text
 from tests.test_browser_layout import inside
 
 WIDE = {"width": 1400, "height": 900}
@@ -76,3 +76,6 @@ def test_a_template_without_a_slot_is_refused(wide, app_url):
     set_text(wide, "probe-template", "I'm a happy person")
     wide.click("#run-probe")
     expect(wide.get_by_text("The query template needs exactly one {} where the term goes").first).to_be_visible()
+    choose_preset(wide, "Bias probe: I'm a disabled happy person")  # the blog's preset brings its probe
+    expect(wide.locator("#probe-template input, #probe-template textarea").first).to_have_value(
+        "I'm a {} happy person")

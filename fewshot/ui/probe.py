@@ -273,8 +273,9 @@ def build(page: Page) -> None:
     blog.click(load_blog, None, [*page.outputs, page.fields.preset, *form_inputs], api_visibility="private").success(
         run_probe, inputs, outputs, api_visibility="private", show_progress="hidden", **MODEL_WORK)
     stop.click(stop_probe, None, None, api_visibility="private", concurrency_limit=None)
-    page.fields.preset.change(prefill, page.fields.preset, [template, sets, mode, samples], api_visibility="private",
-                              show_progress="hidden")
+    # `input`: a preset chosen from the menu (the blog button fills the tab itself, links leave it as it is).
+    page.fields.preset.input(prefill, page.fields.preset, [template, sets, mode, samples], api_visibility="private",
+                             show_progress="hidden")
 
 
 def build_api(page: Page) -> None:
