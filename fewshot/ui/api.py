@@ -1,4 +1,4 @@
-"""The public API ("Use via API"): `run` and `evaluate`, with typed, named parameters.
+"""The public API ("Use via API"): `run`, `evaluate` and `probe`, with typed, named parameters.
 
 Each takes a whole preset as JSON (the format of presets/*.json and of exported presets), so a
 script needs no widget positions. Endpoints named in a preset get tokens from the environment
@@ -19,6 +19,7 @@ from ..errors import FewShotError
 from .compare import MODEL_WORK, stream_cells
 from .errors import shows_errors
 from .evaluate import score
+from .probe import build_api as build_probe_api
 from .state import Page
 
 
@@ -86,3 +87,4 @@ def build(page: Page) -> None:
     trigger.click(run, [preset_in, query_in], completions_out, api_name="run", show_progress="hidden", **MODEL_WORK)
     trigger.click(evaluate, [preset_in, csv_in, labels_in, rows_in, calibrate_in], results_out, api_name="evaluate",
                   **MODEL_WORK)
+    build_probe_api(page)  # `probe`: fewshot/ui/probe.py

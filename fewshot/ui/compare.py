@@ -15,7 +15,7 @@ from .. import evaluate, grid, presets, text
 from ..backends.base import FINISH_LABELS, Completion
 from ..settings import bounds, describe, format_stops
 from .errors import shows_errors
-from .state import SETTING_FIELDS, Page
+from .state import SETTING_FIELDS, Page, Run
 
 MAX_COLUMNS = presets.MAX_COLUMNS
 STREAM_INTERVAL = 0.05  # seconds between UI updates while streaming: smooth without flooding the socket
@@ -42,6 +42,7 @@ class ColumnControls:
     good: gr.Button
     bad: gr.Button
     add: gr.Button
+    pick: gr.Number  # which sample 👍/👎 rate when the column has several
 
 
 @dataclass(frozen=True)
@@ -79,12 +80,15 @@ def column_controls(i: int, column: presets.Column) -> ColumnControls:
             good = gr.Button("👍 Good", size="sm", min_width=50, elem_id=f"c{i}-good")
             bad = gr.Button("👎 Bad", size="sm", min_width=50, elem_id=f"c{i}-bad")
             add = gr.Button("Add as example", size="sm", min_width=100, elem_id=f"c{i}-add")
+            pick = gr.Number(1, label="Rate sample", precision=0, minimum=1, visible=False, min_width=70,
+                             elem_id=f"c{i}-pick")
         widgets = {name: setting_widget(i, name, getattr(s, name)) for name in MAIN_SETTINGS}
         with gr.Accordion("More settings", open=False):
             for name in SETTING_FIELDS:
                 if name not in widgets:
                     widgets[name] = setting_widget(i, name, getattr(s, name))
-    return ColumnControls(box, backend, [widgets[name] for name in SETTING_FIELDS], text, status, good, bad, add)
+    return ColumnControls(box, backend, [widgets[name] for name in SETTING_FIELDS], text, status, good, bad, add,
+                          pick)
 
 
 def build(first: presets.Preset) -> ComparePanel:
@@ -190,6 +194,7 @@ def wire(page: Page) -> None:
         sent: dict = {}
         for latest in updates:
             per_column = grid.by_column(latest, k)
+            page.services.remember(request.session_hash, Run(state, per_column))  # what 👍/👎 rate
             views = [column_view(snapshots) for snapshots in per_column] + blank
             out = {c.text: v[0] for c, v in zip(panel.columns, views, strict=True)}
             out |= {c.status: v[1] for c, v in zip(panel.columns, views, strict=True)}

@@ -9,11 +9,11 @@ import gradio as gr
 from .. import presets
 from ..errors import FewShotError
 from ..text import markdown as md_text
-from . import api, backends, compare, evaluate, feedback, prompt, share, sweep, verdicts
+from . import api, backends, compare, evaluate, feedback, probe, prompt, share, sweep, verdicts
 from .state import Page, Services
 
 # The tabs after "Prompt text" and "Backends", in order: each a `build(page)` that makes its own gr.Tab.
-PANELS = (sweep.build, evaluate.build, share.build, feedback.build)
+PANELS = (sweep.build, evaluate.build, probe.build, share.build, feedback.build)
 
 THEME = gr.themes.Soft(primary_hue="indigo")
 CSS = """

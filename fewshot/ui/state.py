@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from .prompt import PromptFields, PromptText
 
 SETTING_FIELDS = tuple(GenerationSettings.model_fields)  # one widget per field, in this order
+KEPT_RUNS = 500  # sessions whose last Compare run 👍/👎 can still rate (a public Space has many)
 
 
 class Services:
@@ -47,6 +48,7 @@ class Services:
         self.store = store or presets.Store()
         self._cancels: dict[str, set[threading.Event]] = {}
         self._lock = threading.Lock()
+        self._runs: dict[str, Any] = {}  # per session: the last Compare run, for the verdict buttons
 
     def embedded(self) -> LocalBackend:
         """The embedded model, shared by every session (loaded lazily on its first token count)."""
@@ -63,6 +65,18 @@ class Services:
                 runs.discard(cancel)
                 if not runs:  # API clients never send "unload": a session without runs keeps nothing here
                     del self._cancels[session]
+
+    def remember(self, session: str, run: Any) -> None:
+        """Keep this session's latest Compare run (what was generated, the seeds): 👍/👎 read it back."""
+        with self._lock:
+            self._runs.pop(session, None)
+            self._runs[session] = run  # the newest last: the oldest sessions go first when there are too many
+            while len(self._runs) > KEPT_RUNS:
+                self._runs.pop(next(iter(self._runs)))
+
+    def last_run(self, session: str) -> Any:
+        with self._lock:
+            return self._runs.get(session)
 
     def stop(self, session: str) -> int:
         """Set the Stop flag of every run of this session; how many there were. The flags are copied
@@ -174,6 +188,14 @@ class PageState:
             )
         except ValidationError as exc:  # e.g. a name longer than a preset keeps: say which field, not a traceback
             raise ConfigError(f"This page cannot be kept as a preset: {describe_validation_error(exc)}.") from None
+
+
+@dataclass(frozen=True)
+class Run:
+    """A session's latest Compare run: the page it ran from and each column's completions (per sample)."""
+
+    state: PageState
+    per_column: list[list[Any]]  # Completion | None, in sample order
 
 
 @dataclass(frozen=True)
