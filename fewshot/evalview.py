@@ -112,6 +112,11 @@ def summary(result: GridResult, pool: int, rows: int) -> str:
     return " ".join(lines)
 
 
+def failures_table(result: GridResult, limit: int = 500) -> pd.DataFrame:
+    """The first `limit` failures, probabilities to three decimals (the CSV keeps them whole)."""
+    return result.failures_frame().head(limit).round({"probability": 3})
+
+
 def write_csvs(result: GridResult, folder: str | Path) -> dict[str, Path]:
     """cells, per-label, confusion and failures tables as CSV files in `folder`, by name."""
     folder = Path(folder)
@@ -135,8 +140,8 @@ def rate_line(done: int, total: int, seconds: float) -> str:
 
 # --- the chart ----------------------------------------------------------------------------------
 
-WIDTH, HEIGHT = 720, 380
-PLOT = {"left": 64, "right": 200, "top": 20, "bottom": 56}  # margins: the legend sits in the right one
+WIDTH, HEIGHT = 640, 360
+PLOT = {"left": 64, "right": 190, "top": 20, "bottom": 56}  # margins: the legend sits in the right one
 COLOURS = ("#4f46e5", "#dc2626", "#059669", "#d97706", "#0891b2", "#7c3aed")
 
 
@@ -164,7 +169,7 @@ def chart_svg(result: GridResult) -> str:
         return x0 + step * (shots.index(k) + 0.5) + spread * (i - (len(series) - 1) / 2)
 
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" width="100%" role="img" '
-           f'aria-label="Accuracy versus shots" font-family="sans-serif" font-size="12" id="eval-chart-svg">']
+           f'aria-label="Accuracy versus shots" font-family="sans-serif" font-size="14" id="eval-chart-svg">']
     for tick in (0, 0.25, 0.5, 0.75, 1.0):  # grid and y axis
         out.append(f'<line x1="{x0}" x2="{x1}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" stroke="#e5e7eb"/>'
                    f'<text x="{x0 - 6}" y="{y(tick) + 4:.1f}" text-anchor="end" fill="#374151">{tick:.2f}</text>')
@@ -197,15 +202,15 @@ def chart_svg(result: GridResult) -> str:
     legend = [(COLOURS[i % len(COLOURS)], name, "") for i, name in enumerate(series)]
     legend.append(("#6b7280", f"majority baseline {share:.0%}", "6 4"))
     for i, (colour, name, dash) in enumerate(legend):
-        ly = PLOT["top"] + 10 + 20 * i
-        out.append(f'<line x1="{x1 + 16}" x2="{x1 + 40}" y1="{ly}" y2="{ly}" stroke="{colour}" stroke-width="2" '
-                   f'stroke-dasharray="{dash}"/><text x="{x1 + 46}" y="{ly + 4}" fill="#111827" class="legend">'
+        ly = PLOT["top"] + 10 + 22 * i
+        out.append(f'<line x1="{x1 + 12}" x2="{x1 + 34}" y1="{ly}" y2="{ly}" stroke="{colour}" stroke-width="2" '
+                   f'stroke-dasharray="{dash}"/><text x="{x1 + 40}" y="{ly + 5}" fill="#111827" class="legend">'
                    f'{html.escape(name)}</text>')
-    out.append(f'<text x="{x1 + 46}" y="{PLOT["top"] + 30 + 20 * len(series)}" fill="#6b7280" font-size="11">'
+    out.append(f'<text x="{x1 + 40}" y="{PLOT["top"] + 30 + 22 * len(series)}" fill="#6b7280" font-size="12">'
                f'(always {html.escape(label[:18])!s})</text>')
     out.append("</svg>")
     return "".join(out)
 
 
-__all__ = ["POOLS", "POOL_LABELS", "best_cell", "cells_table", "chart_svg", "mean_std", "parse_shots",
+__all__ = ["POOLS", "POOL_LABELS", "best_cell", "cells_table", "chart_svg", "failures_table", "mean_std", "parse_shots",
            "per_label_table", "pool_and_rows", "rate_line", "summary", "write_csvs"]

@@ -85,3 +85,16 @@ def test_evaluate_on_an_endpoint_that_cannot_score_offers_generation(client):
     preset = {**SENTIMENT, "endpoints": {"A": {"kind": "ollama", "url": "http://127.0.0.1:9"}}}
     with pytest.raises(Exception, match=r"cannot score labels by log-probability .*use scoring by generation"):
         client.predict(preset=preset, csv=handle_file(str(TINY)), **{**EVAL, "endpoint": "A"}, api_name="/evaluate")
+
+
+def test_evaluate_on_a_remote_server_by_generation(client, llama_server):
+    """A real llama_cpp.server on 127.0.0.1: label scoring is refused with the reason, generation works."""
+    preset = {**SENTIMENT, "endpoints": {"A": {"kind": "openai", "url": llama_server}}}
+    with pytest.raises(Exception, match=r"llama_cpp\.server"):
+        client.predict(preset=preset, csv=handle_file(str(TINY)), **{**EVAL, "endpoint": "A"}, api_name="/evaluate")
+    generation = {**EVAL, "endpoint": "A", "scoring": ["generate"]}
+    out = client.predict(preset=preset, csv=handle_file(str(TINY)), **generation, api_name="/evaluate")
+    [cell] = out["cells"]
+    assert (cell["shots"], cell["calibrate"], cell["scoring"], cell["n"]) == (0, "none", "generate", 8)
+    assert len(out["failures"]) == round((1 - cell["accuracy"]) * 8)
+    assert all(f["probability"] is None for f in out["failures"])

@@ -66,3 +66,42 @@ def test_a_bad_shots_list_is_refused_in_one_line(page, app_url):
     set_text(page, "eval-shots", "0, four")
     page.click("#run-eval")
     expect(page.get_by_text("Shots takes whole numbers from 0 to 64").first).to_be_visible(timeout=30_000)
+
+
+def test_stop_keeps_the_cells_already_computed(page, app_url):
+    open_app(page, app_url)
+    open_section(page, "Evaluate", "eval-shots")
+    page.locator("#eval-file input[type=file]").set_input_files(str(REVIEWS))
+    set_text(page, "eval-shots", "0, 2")
+    set_text(page, "eval-limit", "8")
+    page.locator("#eval-draws input[type=number]").fill("2")
+    page.locator("#eval-draws input[type=number]").press("Enter")
+    page.click("#run-eval")
+    # Zero shots (one draw of 8 rows) is done; the first 2-shot draw is being scored: Stop now.
+    expect(page.locator("#eval-progress")).to_contain_text("8/24 rows", timeout=600_000)
+    page.click("#stop-eval")
+    expect(page.locator("#eval-progress")).to_contain_text("✓ stopped", timeout=300_000)
+    progress = page.locator("#eval-progress").inner_text()
+    assert int(re.search(r"(\d+)/24 rows", progress).group(1)) < 24, progress
+    assert "Stopped:" in page.locator("#eval-summary textarea").input_value()
+    table = page.locator("#eval-cells").inner_text()
+    assert re.search(r"0\s+labels\s+none\s+[\d.]+ ±", table) and re.search(r"0\s+labels\s+batch\s+[\d.]+ ±", table)
+    expect(page.locator("#eval-chart svg")).to_be_visible()
+
+
+def test_a_backend_that_cannot_score_offers_generation(page, app_url):
+    open_app(page, app_url)
+    open_section(page, "Backends", "eA-url")
+    page.locator("#eA-kind input").first.click()
+    page.get_by_role("option", name="Ollama").first.click()
+    set_text(page, "eA-url", "http://127.0.0.1:9")
+    open_section(page, "Evaluate", "eval-shots")
+    page.locator("#eval-file input[type=file]").set_input_files(str(REVIEWS))
+    page.locator("#eval-backend input").first.click()
+    page.get_by_role("option", name="Endpoint A (see Backends)").click()
+    page.click("#run-eval")
+    expect(page.locator("#eval-progress")).to_contain_text("cannot score labels by log-probability", timeout=30_000)
+    expect(page.locator("#eval-progress")).to_contain_text("Generation is now ticked")
+    scoring = page.locator("#eval-scoring")
+    expect(scoring.get_by_label("Generation (greedy, first line → label)")).to_be_checked()
+    expect(scoring.get_by_label("Label log-probability")).not_to_be_checked()

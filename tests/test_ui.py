@@ -38,7 +38,9 @@ def test_only_run_and_evaluate_are_public_with_named_parameters():
     endpoints = build_demo().get_api_info()["named_endpoints"]
     assert set(endpoints) == {"/run", "/evaluate"}
     names = {name: [p["parameter_name"] for p in e["parameters"]] for name, e in endpoints.items()}
-    assert names == {"/run": ["preset", "query"], "/evaluate": ["preset", "csv", "labels", "rows", "calibrate"]}
+    assert names == {"/run": ["preset", "query"], "/evaluate": [
+        "preset", "csv", "labels", "rows", "calibrate", "shots", "draws", "balanced", "split", "pool", "scoring",
+        "seed", "endpoint"]}
 
 
 def test_a_bad_preset_name_is_a_one_line_message_not_a_traceback():

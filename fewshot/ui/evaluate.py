@@ -145,8 +145,8 @@ def build(page: Page) -> None:
                                            label="Example pool", elem_id="eval-pool-source", scale=2)
                     fraction = gr.Slider(0.1, 0.9, value=0.5, step=0.05, label="Pool share of the CSV",
                                          info="Used when splitting the CSV.", elem_id="eval-fraction", scale=1)
-                pool_file = gr.File(label="Pool CSV (when the pool is a separate CSV)", file_types=[".csv"],
-                                    type="filepath", elem_id="eval-pool-file", height=90)
+                pool_file = gr.File(label="Pool CSV (text,label)", file_types=[".csv"], type="filepath",
+                                    elem_id="eval-pool-file", height=110, visible=False)
             with gr.Column(scale=3, min_width=300):
                 with gr.Row():
                     shots = gr.Textbox("0, 4, 8", label="Shots", info="Numbers of examples, comma-separated.",
@@ -174,8 +174,9 @@ def build(page: Page) -> None:
                     stop = gr.Button("Stop", variant="stop", elem_id="stop-eval")
         status = gr.HTML(elem_id="eval-progress")
         with gr.Row(equal_height=False):
-            chart = gr.HTML(elem_id="eval-chart", min_height=120)
-            with gr.Column():
+            with gr.Column(scale=3, min_width=320):
+                chart = gr.HTML(elem_id="eval-chart", min_height=120)
+            with gr.Column(scale=2, min_width=280):
                 result_line = gr.Textbox(label="Summary", interactive=False, lines=3, elem_id="eval-summary")
                 cells = gr.Dataframe(label="Grid cells", interactive=False, elem_id="eval-cells", wrap=True)
         with gr.Row(equal_height=False):
@@ -201,7 +202,7 @@ def build(page: Page) -> None:
                 result_line: evalview.summary(result, len(job.pool), len(job.rows)),
                 cells: evalview.cells_table(result), per_label: evalview.per_label_table(result),
                 confusion: best.confusion_frame().reset_index() if best else pd.DataFrame(),
-                failures: result.failures_frame().head(500)} | {
+                failures: evalview.failures_table(result)} | {
             downloads[name]: gr.update(value=str(path), visible=True) for name, path in paths.items()}
 
     @shows_errors
@@ -218,12 +219,15 @@ def build(page: Page) -> None:
                            limit=values[limit], labels=values[labels], shots=values[shots],
                            calibrate_methods=values[methods], scoring=values[scoring], draws=values[draws],
                            balanced=values[balanced])
-        except CannotScore as exc:  # offer the mode that works: tick it, say so in one line
+            for p, result in watch(page, request.session_hash, job):
+                yield shown(job, p, result) if result is not None else {status: progress_html(p)}
+        except CannotScore as exc:  # before any work, or at the first score (llama_cpp.server): offer generation
             yield {status: f"<p>⚠️ {html.escape(str(exc))} Generation is now ticked: press Evaluate again.</p>",
                    scoring: ["generate"]}
-            return
-        for p, result in watch(page, request.session_hash, job):
-            yield shown(job, p, result) if result is not None else {status: progress_html(p)}
+
+    def pool_widgets(source: str) -> dict:
+        """The pool CSV appears when the pool is a separate CSV; the share applies to a split only."""
+        return {pool_file: gr.update(visible=source == "csv"), fraction: gr.update(interactive=source == "split")}
 
     def stop_evaluation(request: gr.Request) -> None:
         page.services.stop(request.session_hash)
@@ -231,4 +235,6 @@ def build(page: Page) -> None:
     button.click(run_evaluation, page.inputs | {file, pool_source, fraction, pool_file, shots, draws, labels, limit,
                                                 seed, balanced, methods, scoring, runs_on},
                  outputs, api_visibility="private", show_progress="hidden", **MODEL_WORK)
+    pool_source.change(pool_widgets, pool_source, [pool_file, fraction], api_visibility="private",
+                       show_progress="hidden")
     stop.click(stop_evaluation, None, None, api_visibility="private", concurrency_limit=None)
