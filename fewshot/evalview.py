@@ -77,10 +77,10 @@ def mean_std(mean: float, std: float) -> str:
 
 
 def cells_table(result: GridResult) -> pd.DataFrame:
-    """One row per cell: shots, scoring, calibration, accuracy as "mean ± std", n and draws."""
+    """One row per cell: shots, scoring, calibration, accuracy as "mean ± std" over the draws, n and draws."""
     rows = [(c.shots, c.scoring, c.calibrate, mean_std(c.accuracy, c.accuracy_std), c.n, c.draws)
             for c in result.cells]
-    return pd.DataFrame(rows, columns=["shots", "scoring", "calibrate", "accuracy (mean ± std)", "n", "draws"])
+    return pd.DataFrame(rows, columns=["shots", "scoring", "calibrate", "accuracy", "n", "draws"])
 
 
 def per_label_table(result: GridResult) -> pd.DataFrame:

@@ -10,6 +10,7 @@ from tests.conftest import ROOT
 
 SENTIMENT = json.loads((presets.BUILTIN_DIR / "sentiment.json").read_text())
 TINY = ROOT / "tests" / "data" / "tiny_sentiment.csv"
+REVIEWS = ROOT / "tests" / "data" / "eval_reviews.csv"
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +60,9 @@ EVAL = {"labels": "positive, negative", "rows": 100, "calibrate": ["none", "batc
 
 def test_evaluate_a_small_csv(client):
     """Eight plain reviews, zero-shot on the preset's task: raw and batch-calibrated cells, the same rows."""
-    out = client.predict(preset=SENTIMENT, csv=handle_file(str(TINY)), **EVAL, api_name="/evaluate")
-    assert (out["rows"], out["pool"], out["stopped"]) == (8, 4, False)  # the pool: the preset's 4 examples
+    out = client.predict(preset=SENTIMENT, csv=handle_file(str(TINY)), **{**EVAL, "pool": handle_file(str(REVIEWS))},
+                         api_name="/evaluate")
+    assert (out["rows"], out["pool"], out["stopped"]) == (8, 20, False)
     assert (out["majority_label"], out["majority_baseline"]) == ("negative", 0.5)  # 4 and 4: the tie goes to "negative"
     assert [(c["shots"], c["calibrate"], c["scoring"], c["n"], c["draws"]) for c in out["cells"]] == [
         (0, "none", "labels", 8, 1), (0, "batch", "labels", 8, 1)]
@@ -90,11 +92,12 @@ def test_evaluate_on_an_endpoint_that_cannot_score_offers_generation(client):
 def test_evaluate_on_a_remote_server_by_generation(client, llama_server):
     """A real llama_cpp.server on 127.0.0.1: label scoring is refused with the reason, generation works."""
     preset = {**SENTIMENT, "endpoints": {"A": {"kind": "openai", "url": llama_server}}}
+    remote = {**EVAL, "endpoint": "A", "split": 0.5}  # a pool of 4 of the 8 reviews, the other 4 scored
     with pytest.raises(Exception, match=r"llama_cpp\.server"):
-        client.predict(preset=preset, csv=handle_file(str(TINY)), **{**EVAL, "endpoint": "A"}, api_name="/evaluate")
-    generation = {**EVAL, "endpoint": "A", "scoring": ["generate"]}
+        client.predict(preset=preset, csv=handle_file(str(TINY)), **remote, api_name="/evaluate")
+    generation = {**remote, "scoring": ["generate"]}
     out = client.predict(preset=preset, csv=handle_file(str(TINY)), **generation, api_name="/evaluate")
     [cell] = out["cells"]
-    assert (cell["shots"], cell["calibrate"], cell["scoring"], cell["n"]) == (0, "none", "generate", 8)
-    assert len(out["failures"]) == round((1 - cell["accuracy"]) * 8)
+    assert (cell["shots"], cell["calibrate"], cell["scoring"], cell["n"]) == (0, "none", "generate", 4)
+    assert len(out["failures"]) == round((1 - cell["accuracy"]) * 4)
     assert all(f["probability"] is None for f in out["failures"])

@@ -65,7 +65,7 @@ def test_a_missing_input_says_what_to_do(csv, source, kw, message):
 
 def test_the_cells_table_shows_mean_and_std():
     table = evalview.cells_table(RESULT)
-    assert list(table.columns) == ["shots", "scoring", "calibrate", "accuracy (mean ± std)", "n", "draws"]
+    assert list(table.columns) == ["shots", "scoring", "calibrate", "accuracy", "n", "draws"]
     assert table.iloc[3].tolist() == [4, "labels", "batch", "0.875 ± 0.050", 8, 3]
 
 

@@ -178,7 +178,8 @@ def build(page: Page) -> None:
                 chart = gr.HTML(elem_id="eval-chart", min_height=120)
             with gr.Column(scale=2, min_width=280):
                 result_line = gr.Textbox(label="Summary", interactive=False, lines=3, elem_id="eval-summary")
-                cells = gr.Dataframe(label="Grid cells", interactive=False, elem_id="eval-cells", wrap=True)
+                cells = gr.Dataframe(label="Grid cells: accuracy as mean ± std over the draws", interactive=False,
+                                     elem_id="eval-cells", wrap=True)
         with gr.Row(equal_height=False):
             per_label = gr.Dataframe(label="Per-label precision / recall", interactive=False, elem_id="eval-per-label",
                                      max_height=300)
