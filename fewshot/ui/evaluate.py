@@ -2,9 +2,9 @@
 shots × calibration × scoring, each cell mean ± std over example draws, next to the majority baseline;
 on the embedded model or an endpoint. A progress bar with rows/s and ETA; Stop keeps finished cells.
 
-`Job` (what to run) and `watch` (run it in a thread, report progress, honour Stop) are shared with
-the public API (api.py). The work is `fewshot.evaluate.run_grid`; the tables and chart come from
-`fewshot.evalview`.
+`make_job` (the panel's or the API's values -> a `Job`, refused with a one-line message) is shared
+with the public API (api.py); `watch` runs a Job in a thread, reports progress and honours Stop.
+The work is `fewshot.evaluate.run_grid`; the tables and chart come from `fewshot.evalview`.
 """
 
 from __future__ import annotations
@@ -118,9 +118,12 @@ def watch(page: Page, session: str, job: Job) -> Iterator[tuple[Progress, GridRe
     yield progress, outcome["result"]  # type: ignore[misc]
 
 
-def progress_html(p: Progress, stopped: bool = False) -> str:
+RUN_STATES = {"running": "⏳", "done": "✓ done", "stopped": "✓ stopped"}
+
+
+def progress_html(p: Progress, state: str = "running") -> str:
     """A real <progress> bar and the rows/s · ETA line (numbers only: nothing from the data)."""
-    state = "✓ stopped" if stopped else ("✓ done" if p.total and p.done >= p.total else "⏳")
+    state = RUN_STATES[state]
     return (f'<div class="eval-progress"><progress value="{p.done}" max="{max(p.total, 1)}" style="width:100%">'
             f"</progress><span>{state} {p.line()}</span></div>")
 
@@ -199,7 +202,7 @@ def build(page: Page) -> None:
         folder = tempfile.mkdtemp(prefix="fewshot-eval-")
         paths = evalview.write_csvs(result, folder)
         best = evalview.best_cell(result)
-        return {status: progress_html(p, result.stopped), chart: evalview.chart_svg(result),
+        return {status: progress_html(p, "stopped" if result.stopped else "done"), chart: evalview.chart_svg(result),
                 result_line: evalview.summary(result, len(job.pool), len(job.rows)),
                 cells: evalview.cells_table(result), per_label: evalview.per_label_table(result),
                 confusion: best.confusion_frame().reset_index() if best else pd.DataFrame(),
