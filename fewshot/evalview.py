@@ -104,7 +104,8 @@ def summary(result: GridResult, pool: int, rows: int) -> str:
              f"Majority baseline {share:.1%} (always answering {label!r})."]
     best = best_cell(result)
     if best is not None:
-        calibrated = f", {best.calibrate} calibration" if best.scoring == "labels" else ""
+        method = "no" if best.calibrate == "none" else best.calibrate
+        calibrated = f", {method} calibration" if best.scoring == "labels" else ""
         lines.append(f"Best: {mean_std(best.accuracy, best.accuracy_std)} at {best.shots} shots "
                      f"({best.scoring} scoring{calibrated}, {best.draws} draw{'s' if best.draws != 1 else ''}).")
     if result.stopped:
