@@ -10,6 +10,7 @@ from tests.conftest import ROOT
 
 SENTIMENT = json.loads((presets.BUILTIN_DIR / "sentiment.json").read_text())
 TINY = ROOT / "tests" / "data" / "tiny_sentiment.csv"
+REVIEWS = ROOT / "tests" / "data" / "eval_reviews.csv"
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +23,8 @@ def test_the_api_page_lists_run_and_evaluate_with_their_parameter_names(client):
     assert set(endpoints) == {"/run", "/evaluate", "/probe"}
     assert [p["parameter_name"] for p in endpoints["/run"]["parameters"]] == ["preset", "query"]
     assert [p["parameter_name"] for p in endpoints["/evaluate"]["parameters"]] == [
-        "preset", "csv", "labels", "rows", "calibrate"]
+        "preset", "csv", "labels", "rows", "calibrate", "shots", "draws", "balanced", "split", "pool", "scoring",
+        "seed", "endpoint"]
 
 
 def test_run_the_sentiment_preset_on_a_query(client):
@@ -52,21 +54,50 @@ def test_a_bad_preset_is_refused_naming_the_field(client):
         client.predict(preset=preset, query="x", api_name="/run")
 
 
+EVAL = {"labels": "positive, negative", "rows": 100, "calibrate": ["none", "batch"], "shots": "0", "draws": 1,
+        "balanced": False, "split": 0, "pool": None, "scoring": ["labels"], "seed": 0, "endpoint": ""}
+
+
 def test_evaluate_a_small_csv(client):
-    out = client.predict(preset=SENTIMENT, csv=handle_file(str(TINY)), labels="positive, negative", rows=100,
-                         calibrate=True, api_name="/evaluate")
-    assert out["rows"] == 8 and out["examples"] == 4
+    """Eight plain reviews, zero-shot on the preset's task: raw and batch-calibrated cells, the same rows."""
+    out = client.predict(preset=SENTIMENT, csv=handle_file(str(TINY)), **{**EVAL, "pool": handle_file(str(REVIEWS))},
+                         api_name="/evaluate")
+    assert (out["rows"], out["pool"], out["stopped"]) == (8, 20, False)
     assert (out["majority_label"], out["majority_baseline"]) == ("negative", 0.5)  # 4 and 4: the tie goes to "negative"
-    confusion = out["confusion"]
-    assert set(confusion) == {"positive", "negative"}
-    assert sum(sum(row.values()) for row in confusion.values()) == 8
-    assert out["accuracy"] == pytest.approx(sum(confusion[label][label] for label in confusion) / 8)
-    assert set(out["bias"]) == {"positive", "negative"} and sum(out["bias"].values()) == pytest.approx(1)
-    # Eight plain reviews: the prompt must beat always answering one label.
-    assert out["accuracy"] > out["majority_baseline"]
-    assert out["calibrated_accuracy"] is not None
+    assert [(c["shots"], c["calibrate"], c["scoring"], c["n"], c["draws"]) for c in out["cells"]] == [
+        (0, "none", "labels", 8, 1), (0, "batch", "labels", 8, 1)]
+    for c in out["cells"]:
+        confusion = [r for r in out["confusion"] if r["calibrate"] == c["calibrate"]]
+        assert sum(r["count"] for r in confusion) == 8
+        right = sum(r["count"] for r in confusion if r["true"] == r["predicted"])
+        assert c["accuracy"] == pytest.approx(right / 8, abs=1e-4)
+        wrong = [f for f in out["failures"] if f["calibrate"] == c["calibrate"]]
+        assert len(wrong) == 8 - right and all(f["expected"] != f["got"] and 0 < f["probability"] <= 1 for f in wrong)
+        assert set(c["per_label"]) == {"positive", "negative"} and c["accuracy_std"] == 0
+    # Eight plain reviews: the calibrated prompt must beat always answering one label.
+    assert out["cells"][1]["accuracy"] > out["majority_baseline"]
 
 
 def test_evaluate_without_a_file_says_what_to_do(client):
     with pytest.raises(Exception, match="Upload a CSV file with the columns text,label first"):
-        client.predict(preset=SENTIMENT, csv=None, labels="", rows=10, calibrate=False, api_name="/evaluate")
+        client.predict(preset=SENTIMENT, csv=None, **EVAL, api_name="/evaluate")
+
+
+def test_evaluate_on_an_endpoint_that_cannot_score_offers_generation(client):
+    preset = {**SENTIMENT, "endpoints": {"A": {"kind": "ollama", "url": "http://127.0.0.1:9"}}}
+    with pytest.raises(Exception, match=r"cannot score labels by log-probability .*use scoring by generation"):
+        client.predict(preset=preset, csv=handle_file(str(TINY)), **{**EVAL, "endpoint": "A"}, api_name="/evaluate")
+
+
+def test_evaluate_on_a_remote_server_by_generation(client, llama_server):
+    """A real llama_cpp.server on 127.0.0.1: label scoring is refused with the reason, generation works."""
+    preset = {**SENTIMENT, "endpoints": {"A": {"kind": "openai", "url": llama_server}}}
+    remote = {**EVAL, "endpoint": "A", "split": 0.5}  # a pool of 4 of the 8 reviews, the other 4 scored
+    with pytest.raises(Exception, match=r"llama_cpp\.server"):
+        client.predict(preset=preset, csv=handle_file(str(TINY)), **remote, api_name="/evaluate")
+    generation = {**remote, "scoring": ["generate"]}
+    out = client.predict(preset=preset, csv=handle_file(str(TINY)), **generation, api_name="/evaluate")
+    [cell] = out["cells"]
+    assert (cell["shots"], cell["calibrate"], cell["scoring"], cell["n"]) == (0, "none", "generate", 4)
+    assert len(out["failures"]) == round((1 - cell["accuracy"]) * 4)
+    assert all(f["probability"] is None for f in out["failures"])

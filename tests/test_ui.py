@@ -38,7 +38,9 @@ def test_only_run_evaluate_and_probe_are_public_with_named_parameters():
     endpoints = build_demo().get_api_info()["named_endpoints"]
     assert set(endpoints) == {"/run", "/evaluate", "/probe"}
     names = {name: [p["parameter_name"] for p in e["parameters"]] for name, e in endpoints.items()}
-    assert names == {"/run": ["preset", "query"], "/evaluate": ["preset", "csv", "labels", "rows", "calibrate"],
+    assert names == {"/run": ["preset", "query"], "/evaluate": [
+        "preset", "csv", "labels", "rows", "calibrate", "shots", "draws", "balanced", "split", "pool", "scoring",
+        "seed", "endpoint"],
                      "/probe": ["preset", "template", "term_sets", "terms", "mode", "samples", "calibration",
                                 "threshold", "labels"]}
 

@@ -12,13 +12,14 @@ from typing import Any
 
 import gradio as gr
 
-from .. import grid, presets
+from .. import calibrate, grid, presets
+from .. import evaluate as evaluate_lib
 from ..backends import make_backend
 from ..backends.base import Completion
-from ..errors import FewShotError
+from ..errors import ConfigError, FewShotError
 from .compare import MODEL_WORK, stream_cells
 from .errors import shows_errors
-from .evaluate import score
+from .evaluate import DEFAULT_CALIBRATION, make_job
 from .probe import build_api as build_probe_api
 from .state import Page
 
@@ -46,7 +47,15 @@ def build(page: Page) -> None:
         csv_in = gr.File(label="csv", file_types=[".csv"], type="filepath")
         labels_in = gr.Textbox(label="labels")
         rows_in = gr.Number(100, label="rows", precision=0)
-        calibrate_in = gr.Checkbox(True, label="calibrate")
+        calibrate_in = gr.CheckboxGroup(list(calibrate.METHODS), value=DEFAULT_CALIBRATION, label="calibrate")
+        shots_in = gr.Textbox("0, 4, 8", label="shots")
+        draws_in = gr.Number(3, label="draws", precision=0)
+        balanced_in = gr.Checkbox(False, label="balanced")
+        split_in = gr.Number(0.5, label="split")
+        pool_in = gr.File(label="pool", file_types=[".csv"], type="filepath")
+        scoring_in = gr.CheckboxGroup(list(evaluate_lib.SCORING), value=["labels"], label="scoring")
+        seed_in = gr.Number(0, label="seed", precision=0)
+        endpoint_in = gr.Textbox("", label="endpoint")
         results_out = gr.JSON(label="results")
         trigger = gr.Button(visible=False)
 
@@ -72,19 +81,43 @@ def build(page: Page) -> None:
                                                 for i, (cell, c) in enumerate(zip(cells, latest, strict=True)))]
 
     @shows_errors
-    def evaluate(preset: dict, csv: str, labels: str | None, rows: int, calibrate: bool) -> dict:
-        """Accuracy of `preset`'s prompt on a labelled CSV (columns text,label; the first `rows` rows), every
-        label scored on the embedded model. `labels`: comma-separated, default the file's. Returns
-        {accuracy, rows, examples, majority_label, majority_baseline, calibrated_accuracy, bias, confusion}."""
+    def evaluate(preset: dict, csv: str, labels: str | None, rows: int, calibrate: list[str], shots: str, draws: int,
+                 balanced: bool, split: float, pool: str | None, scoring: list[str], seed: int,
+                 endpoint: str | None) -> dict:
+        """Accuracy of `preset`'s prompt on a labelled CSV (columns text,label; at most `rows` evaluation rows)
+        over a grid of `shots` (comma-separated) × `calibrate` (none, contextual, batch, domain) × `scoring`
+        (labels, generate), each cell the mean ± std over `draws` seeded example draws (`balanced`: labels in
+        turn). Examples come from `pool` (a CSV) if given, else from a seeded `split` of `csv` (the pool's
+        share, 0 < split < 1), else (split 0) from the preset's own examples. `endpoint`: empty = the embedded
+        model, else A/B/C of the preset (token from the environment). `labels`: comma-separated, default the
+        data's. Returns {cells: [{shots, calibrate, scoring, accuracy, accuracy_std, n, draws, per_label}],
+        labels, majority_label, majority_baseline, rows, pool, stopped, confusion: [{shots, calibrate, scoring,
+        true, predicted, count}], failures: [{shots, calibrate, scoring, draw, input, expected, got, probability}]}."""
         p = preset_of(preset)
-        s = score(page, p.prompt, csv, labels, int(rows or 100), bool(calibrate))
-        table = s.result.confusion()
-        return {"accuracy": s.result.accuracy, "rows": s.rows, "examples": s.examples,
-                "majority_label": s.majority[0], "majority_baseline": s.majority[1],
-                "calibrated_accuracy": s.result.calibrated_accuracy, "bias": s.result.bias,
-                "confusion": {str(t): {str(k): int(v) for k, v in row.items()} for t, row in table.iterrows()}}
+        key = (endpoint or "").strip()
+        if key and key not in p.endpoints:
+            raise ConfigError(f"The preset has no endpoint {key!r}: leave endpoint empty for the embedded model, or "
+                              f"use one of {', '.join(p.endpoints) or '(none in this preset)'}.")
+        try:
+            backend = make_backend(p.endpoints[key]) if key else page.services.embedded()
+        except FewShotError as exc:
+            backend = exc
+        source = "csv" if pool else ("split" if split else "examples")
+        job = make_job(backend, p.prompt, csv, pool_source=source, pool_csv=pool, fraction=float(split or 0.5),
+                       seed=int(seed or 0), limit=int(rows or 100), labels=labels, shots=shots or "0, 4, 8",
+                       calibrate_methods=calibrate or DEFAULT_CALIBRATION, scoring=scoring or ["labels"],
+                       draws=int(draws or 3), balanced=bool(balanced))
+        result = job.run()
+        return {"cells": [c.row() for c in result.cells], "labels": list(result.labels),
+                "majority_label": result.majority[0], "majority_baseline": result.majority[1],
+                "rows": len(job.rows), "pool": len(job.pool), "stopped": result.stopped,
+                "confusion": result.confusion_frame().to_dict(orient="records"),
+                "failures": [{"shots": c.shots, "calibrate": c.calibrate, "scoring": c.scoring, "draw": f.draw,
+                              "input": f.input, "expected": f.expected, "got": f.got, "probability": f.probability}
+                             for c in result.cells for f in c.failures]}
 
     trigger.click(run, [preset_in, query_in], completions_out, api_name="run", show_progress="hidden", **MODEL_WORK)
-    trigger.click(evaluate, [preset_in, csv_in, labels_in, rows_in, calibrate_in], results_out, api_name="evaluate",
+    trigger.click(evaluate, [preset_in, csv_in, labels_in, rows_in, calibrate_in, shots_in, draws_in, balanced_in,
+                             split_in, pool_in, scoring_in, seed_in, endpoint_in], results_out, api_name="evaluate",
                   **MODEL_WORK)
     build_probe_api(page)  # `probe`: fewshot/ui/probe.py
