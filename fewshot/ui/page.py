@@ -8,11 +8,11 @@ import gradio as gr
 
 from .. import presets
 from ..errors import FewShotError
-from . import api, backends, compare, evaluate, feedback, prompt, share, sweep, verdicts
+from . import api, backends, choose_examples, compare, evaluate, feedback, prompt, share, sweep, verdicts
 from .state import Page, Services
 
 # The tabs after "Prompt text" and "Backends", in order: each a `build(page)` that makes its own gr.Tab.
-PANELS = (sweep.build, evaluate.build, share.build, feedback.build)
+PANELS = (sweep.build, evaluate.build, choose_examples.build, share.build, feedback.build)
 
 THEME = gr.themes.Soft(primary_hue="indigo")
 CSS = """
