@@ -19,7 +19,7 @@ def client(app_url):
 
 def test_the_api_page_lists_run_and_evaluate_with_their_parameter_names(client):
     endpoints = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
-    assert set(endpoints) == {"/run", "/evaluate"}
+    assert set(endpoints) == {"/run", "/evaluate", "/select"}
     assert [p["parameter_name"] for p in endpoints["/run"]["parameters"]] == ["preset", "query"]
     assert [p["parameter_name"] for p in endpoints["/evaluate"]["parameters"]] == [
         "preset", "csv", "labels", "rows", "calibrate"]
