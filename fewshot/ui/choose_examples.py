@@ -9,9 +9,11 @@ Share and Get code use it). `load_data`, `run` and `report` are shared with the 
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import gradio as gr
 import pandas as pd
@@ -26,7 +28,6 @@ from .state import Page, examples_to_rows
 SAMPLE = presets.BUILTIN_DIR / "samples" / "tweets.csv"  # 36 tweets (12 per label) for the sentiment preset
 DRAWS = 5  # default random draws of k for the baseline: enough for a mean ± std, cheap enough for the UI
 HIDDEN = {"api_visibility": "private"}
-FIGURE_COLUMNS = ["what", "rows", "accuracy"]
 
 
 @dataclass(frozen=True)
@@ -94,15 +95,17 @@ def report(o: Outcome, query: str) -> dict:
     return out
 
 
-def figures(o: Outcome) -> pd.DataFrame:
+def figures(o: Outcome) -> str:
+    """The figures as a Markdown table: our words and numbers only, nothing from the user's file."""
     d = o.data
-    return pd.DataFrame([
-        ["chosen examples · selection split (chosen on)", len(d.selection), f"{o.choice.selection_accuracy:.1%}"],
-        ["chosen examples · test split (held out)", len(d.test), f"{o.choice.test_accuracy:.1%}"],
-        [f"random {o.choice.k} examples · test split, mean ± std of {len(o.draws.accuracies)} draws", len(d.test),
-         f"{o.draws.mean:.1%} ± {o.draws.std:.1%}"],
-        ["always the majority label · test split", len(d.test), f"{o.majority:.1%}"],
-    ], columns=FIGURE_COLUMNS)
+    rows = [
+        ("chosen examples · selection split (chosen on)", len(d.selection), f"{o.choice.selection_accuracy:.1%}"),
+        ("**chosen examples · test split (held out)**", len(d.test), f"**{o.choice.test_accuracy:.1%}**"),
+        (f"random {o.choice.k} examples · test split, mean ± std of {len(o.draws.accuracies)} draws", len(d.test),
+         f"{o.draws.mean:.1%} ± {o.draws.std:.1%}"),
+        ("always the majority label · test split", len(d.test), f"{o.majority:.1%}"),
+    ]
+    return "\n".join(["| what | rows | accuracy |", "|---|--:|--:|", *(f"| {w} | {n} | {a} |" for w, n, a in rows)])
 
 
 def headline(o: Outcome) -> str:
@@ -122,6 +125,26 @@ def headline(o: Outcome) -> str:
     return line
 
 
+def keep_pool(pool: pd.DataFrame, folder: Path) -> str:
+    """Save the pool `similar` chose from as folder/pools/<content hash>.csv; the reference (relative to
+    `folder`) a preset keeps, so `select.chooser_for(strategy, base=folder)` finds it and nothing else."""
+    text = pool.to_csv(index=False)
+    reference = f"pools/{hashlib.sha256(text.encode()).hexdigest()[:16]}.csv"
+    try:
+        (folder / "pools").mkdir(parents=True, exist_ok=True)
+        (folder / reference).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"Cannot keep the pool for the preset in {folder}: {exc.strerror}.") from None
+    return reference
+
+
+def strategy_of(o: Outcome, folder: Path) -> dict | None:
+    """The preset strategy an applied choice stands for: `similar` with its pool, or None for a fixed set."""
+    if o.choice.index is None:
+        return None
+    return presets.ExampleStrategy(method="similar", k=o.choice.k, pool=keep_pool(o.data.pool, folder)).model_dump()
+
+
 def example_rows(examples: tuple[Example, ...]) -> list[list[str]]:
     return [[str(i), e.input, e.output] for i, e in enumerate(examples, start=1)] or [["", "", ""]]
 
@@ -130,12 +153,13 @@ def build(page: Page) -> None:
     with gr.Tab("Choose examples", id="choose-examples", elem_id="choose-examples"):
         gr.Markdown("Which k examples, in which order? Upload a labelled CSV (`text,label`): examples come from its "
                     "pool, the strategy chooses on a *selection* split and is reported on a separate *test* split "
-                    "next to random draws of the same k, every label scored on the embedded model.")
+                    "next to random draws of the same k, every label scored on the embedded model. Without an "
+                    "evaluation CSV, a seeded *pool share* of the one CSV is the pool, the rest the evaluation rows.")
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=280):
                 pool_file = gr.File(label="Labelled CSV (pool)", file_types=[".csv"], type="filepath", height=110,
                                     elem_id="select-pool")
-                eval_file = gr.File(label="Evaluation CSV (optional: else a seeded split of the CSV above)",
+                eval_file = gr.File(label="Evaluation CSV (optional)",
                                     file_types=[".csv"], type="filepath", height=110, elem_id="select-eval")
                 sample_btn = gr.Button("Use sample data (36 tweets)", size="sm", elem_id="select-sample")
             with gr.Column(scale=4, min_width=320):
@@ -168,8 +192,7 @@ def build(page: Page) -> None:
                                   interactive=False, wrap=True, label="Chosen examples, in prompt order", scale=3,
                                   elem_id="select-chosen")
             with gr.Column(scale=2):
-                table = gr.Dataframe(pd.DataFrame(columns=FIGURE_COLUMNS), interactive=False, wrap=True,
-                                     label="Accuracy", elem_id="select-figures")
+                table = gr.Markdown(elem_id="select-figures")
                 notes = gr.Textbox(label="Warnings", visible=False, interactive=False, elem_id="select-warnings")
                 orders = gr.Markdown(elem_id="select-order-result")
         outcome = gr.State(None)  # this session's last Outcome: what Apply writes
@@ -218,8 +241,12 @@ def build(page: Page) -> None:
         if o is None:
             raise ConfigError("Press Find examples first: there is nothing chosen to apply yet.")
         examples = o.choice.examples_for(values[page.fields.query] or "")
-        gr.Info(f"Applied {len(examples)} examples to the prompt: Compare, Share and Get code use them now.")
-        return {page.fields.examples: examples_to_rows(examples), chosen: example_rows(examples)}
+        strategy = strategy_of(o, page.services.store.folder)
+        gr.Info(f"Applied {len(examples)} examples to the prompt: Compare, Share and Get code use them now."
+                + (" Presets and links keep the rule (the nearest pool rows per query) with its pool." if strategy
+                   else ""))
+        return {page.fields.examples: examples_to_rows(examples), chosen: example_rows(examples),
+                page.strategy: strategy}
 
     @shows_errors
     def sensitivity(values: dict, progress=gr.Progress()):  # noqa: B008
@@ -238,6 +265,8 @@ def build(page: Page) -> None:
     find_btn.click(find, page.prompt_inputs | {page.text.raw_mode, method, k, budget, calibration, draws, *settings},
                    [outcome, status, table, chosen, notes, apply_btn], **HIDDEN, **MODEL_WORK)
     stop_btn.click(stop, None, None, concurrency_limit=None, **HIDDEN)
-    apply_btn.click(apply, {outcome, page.fields.query}, [page.fields.examples, chosen], **HIDDEN)
+    apply_btn.click(apply, {outcome, page.fields.query}, [page.fields.examples, chosen, page.strategy], **HIDDEN)
+    # Examples edited by hand are a fixed list again: the preset no longer keeps a `similar` rule.
+    page.fields.examples.input(lambda: None, None, page.strategy, **HIDDEN)
     orders_btn.click(sensitivity, page.prompt_inputs | {page.text.raw_mode, calibration, *settings}, orders, **HIDDEN,
                      **MODEL_WORK)

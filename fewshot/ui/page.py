@@ -64,7 +64,8 @@ def build_demo(store: presets.Store | None = None) -> gr.Blocks:
         with gr.Tabs(elem_id="panels"):
             text = prompt.build_text(first)
             endpoints = backends.build()
-            page = Page(fields, text, compare_panel, endpoints, services, demo)
+            strategy = gr.State(first.strategy.model_dump() if first.strategy else None)  # see Choose examples
+            page = Page(fields, text, compare_panel, endpoints, services, demo, strategy)
             for wire in (prompt.wire, backends.wire, compare.wire, verdicts.wire):
                 wire(page)
             for add_panel in PANELS:
