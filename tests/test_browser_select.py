@@ -66,3 +66,39 @@ def test_search_on_a_sample_csv_and_apply_the_winner(browser, app_url):
     expect(page.locator("#select-pool")).to_contain_text(re.compile(r"tweets\s*\.csv"))
     expect(page.locator("#select-eval")).not_to_contain_text("select_rows")
     context.close()
+
+
+def test_apply_similar_keeps_the_rule_and_its_pool_in_the_link(browser, app_url, app_presets_dir):
+    from fewshot import presets, select
+
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.goto(app_url)
+    expect(page.locator("#token-info")).to_contain_text("tokens", timeout=30_000)
+    page.locator("#query textarea, #query input").first.fill("the striker scored twice in the match")
+    page.get_by_role("tab", name="Choose examples").click()
+    expect(page.locator("#select-find")).to_be_visible()
+    page.locator("#select-pool input[type=file]").set_input_files(str(POOL))
+    page.locator("#select-eval input[type=file]").set_input_files(str(ROWS))
+    expect(page.locator("#select-eval")).to_contain_text(re.compile(r"select_rows\s*\.csv"))
+    page.locator("#select-method").get_by_text("similar").click()
+    set_number(page, "select-k", 2)
+    set_number(page, "select-draws", 1)
+    page.click("#select-find")
+    expect(page.locator("#select-status")).to_contain_text("similar", timeout=480_000)
+    expect(page.locator("#select-status")).to_contain_text("examples for the current query")
+    page.click("#select-apply")
+    expect(page.locator("#examples")).to_contain_text("sport")
+
+    page.get_by_role("tab", name="Save · share · code").click()
+    page.click("#copy-link")
+    link = page.locator("#link textarea, #link input").first
+    expect(link).to_have_value(re.compile(r"\?state="))
+    state = presets.decode_state(link.input_value().split("?state=")[1])
+    assert state.strategy is not None and (state.strategy.method, state.strategy.k) == ("similar", 2)
+    assert state.strategy.pool.startswith("pools/")
+    query = "the striker scored twice in the match"
+    nearest = select.chooser_for(state.strategy, base=app_presets_dir)(query)
+    assert state.examples == nearest  # the examples shown are the rule's choice for this query
+    assert all(e.output == "sport" for e in nearest[-1:])  # the nearest row is about a match
+    context.close()
