@@ -81,7 +81,7 @@ def test_apply_similar_keeps_the_rule_and_its_pool_in_the_link(browser, app_url,
     page.locator("#select-pool input[type=file]").set_input_files(str(POOL))
     page.locator("#select-eval input[type=file]").set_input_files(str(ROWS))
     expect(page.locator("#select-eval")).to_contain_text(re.compile(r"select_rows\s*\.csv"))
-    page.locator("#select-method").get_by_text("similar").click()
+    page.locator("#select-method").get_by_text("similar", exact=True).click()
     set_number(page, "select-k", 2)
     set_number(page, "select-draws", 1)
     page.click("#select-find")

@@ -61,10 +61,12 @@ def build_demo(store: presets.Store | None = None) -> gr.Blocks:
                 fields = prompt.build_fields(first, share.choice_list(found, builtin))
             with gr.Column(scale=7, min_width=320):
                 compare_panel = compare.build(first)
+        # The preset's example strategy (see Choose examples); made outside the Tabs, where a child that is
+        # not a Tab shifts the tabs' positions.
+        strategy = gr.State(first.strategy.model_dump() if first.strategy else None)
         with gr.Tabs(elem_id="panels"):
             text = prompt.build_text(first)
             endpoints = backends.build()
-            strategy = gr.State(first.strategy.model_dump() if first.strategy else None)  # see Choose examples
             page = Page(fields, text, compare_panel, endpoints, services, demo, strategy)
             for wire in (prompt.wire, backends.wire, compare.wire, verdicts.wire):
                 wire(page)
