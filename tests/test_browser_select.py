@@ -102,3 +102,29 @@ def test_apply_similar_keeps_the_rule_and_its_pool_in_the_link(browser, app_url,
     assert state.examples == nearest  # the examples shown are the rule's choice for this query
     assert all(e.output == "sport" for e in nearest[-1:])  # the nearest row is about a match
     context.close()
+
+
+def test_stop_ends_a_search_and_keeps_the_best_so_far(browser, app_url):
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.goto(app_url)
+    expect(page.locator("#token-info")).to_contain_text("tokens", timeout=30_000)
+    page.get_by_role("tab", name="Choose examples").click()
+    expect(page.locator("#select-find")).to_be_visible()
+    page.locator("#select-pool input[type=file]").set_input_files(str(POOL))
+    page.locator("#select-eval input[type=file]").set_input_files(str(ROWS))
+    expect(page.locator("#select-eval")).to_contain_text(re.compile(r"select_rows\s*\.csv"))
+    set_number(page, "select-k", 2)
+    set_number(page, "select-budget", 200)
+    set_number(page, "select-draws", 1)
+    page.click("#select-find")
+    # The progress bar counts candidates and the time left; stop once one full set has been scored.
+    expect(page.locator("#choose-examples")).to_contain_text(re.compile(r"[1-9]\d*/200 candidates · about \d+ s left"),
+                                                             timeout=480_000)
+    page.click("#select-stop")
+    status = page.locator("#select-status")
+    expect(status).to_contain_text("stopped: the best so far is kept", timeout=480_000)
+    done = int(re.search(r"Search: (\d+) of 200 candidates", status.inner_text()).group(1))
+    assert 1 <= done < 200
+    expect(page.locator("#select-chosen")).to_contain_text(re.compile(r"animal|money|sport"))
+    context.close()

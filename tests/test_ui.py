@@ -34,11 +34,13 @@ def test_stop_flags_belong_to_their_session_and_demo():
     assert one.stop("session") == 0
 
 
-def test_only_run_and_evaluate_are_public_with_named_parameters():
+def test_only_run_evaluate_and_select_are_public_with_named_parameters():
     endpoints = build_demo().get_api_info()["named_endpoints"]
-    assert set(endpoints) == {"/run", "/evaluate"}
+    assert set(endpoints) == {"/run", "/evaluate", "/select"}
     names = {name: [p["parameter_name"] for p in e["parameters"]] for name, e in endpoints.items()}
-    assert names == {"/run": ["preset", "query"], "/evaluate": ["preset", "csv", "labels", "rows", "calibrate"]}
+    assert names == {"/run": ["preset", "query"], "/evaluate": ["preset", "csv", "labels", "rows", "calibrate"],
+                     "/select": ["preset", "pool", "data", "k", "method", "budget", "calibration", "test_split",
+                                 "seed", "draws"]}
 
 
 def test_a_bad_preset_name_is_a_one_line_message_not_a_traceback():
