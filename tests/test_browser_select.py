@@ -62,6 +62,12 @@ def test_search_on_a_sample_csv_and_apply_the_winner(browser, app_url):
     after = table.inner_text()
     assert after.index(picked[0]) < after.index(picked[1])  # and in the chosen order
 
+    # Two examples in the table now: both orders, on the same six test rows.
+    page.click("#select-orders")
+    orders = page.locator("#select-order-result")
+    expect(orders).to_contain_text("2 orders on 6 test rows", timeout=480_000)
+    expect(orders).to_contain_text(re.compile(r"min \d+\.\d% · median \d+\.\d% · max \d+\.\d%"))
+
     page.click("#select-sample")  # the bundled sample is one click away (and replaces both files)
     expect(page.locator("#select-pool")).to_contain_text(re.compile(r"tweets\s*\.csv"))
     expect(page.locator("#select-eval")).not_to_contain_text("select_rows")

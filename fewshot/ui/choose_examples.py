@@ -105,7 +105,7 @@ def figures(o: Outcome) -> str:
          f"{o.draws.mean:.1%} ± {o.draws.std:.1%}"),
         ("always the majority label · test split", len(d.test), f"{o.majority:.1%}"),
     ]
-    return "\n".join(["| what | rows | accuracy |", "|---|--:|--:|", *(f"| {w} | {n} | {a} |" for w, n, a in rows)])
+    return "\n".join(["| what | n rows | accuracy |", "|---|--:|--:|", *(f"| {w} | {n} | {a} |" for w, n, a in rows)])
 
 
 def headline(o: Outcome) -> str:
