@@ -20,7 +20,7 @@ def client(app_url):
 
 def test_the_api_page_lists_run_and_evaluate_with_their_parameter_names(client):
     endpoints = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
-    assert set(endpoints) == {"/run", "/evaluate", "/probe"}
+    assert set(endpoints) == {"/run", "/evaluate", "/probe", "/select"}
     assert [p["parameter_name"] for p in endpoints["/run"]["parameters"]] == ["preset", "query"]
     assert [p["parameter_name"] for p in endpoints["/evaluate"]["parameters"]] == [
         "preset", "csv", "labels", "rows", "calibrate", "shots", "draws", "balanced", "split", "pool", "scoring",

@@ -34,15 +34,17 @@ def test_stop_flags_belong_to_their_session_and_demo():
     assert one.stop("session") == 0
 
 
-def test_only_run_evaluate_and_probe_are_public_with_named_parameters():
+def test_only_run_evaluate_probe_and_select_are_public_with_named_parameters():
     endpoints = build_demo().get_api_info()["named_endpoints"]
-    assert set(endpoints) == {"/run", "/evaluate", "/probe"}
+    assert set(endpoints) == {"/run", "/evaluate", "/probe", "/select"}
     names = {name: [p["parameter_name"] for p in e["parameters"]] for name, e in endpoints.items()}
     assert names == {"/run": ["preset", "query"], "/evaluate": [
         "preset", "csv", "labels", "rows", "calibrate", "shots", "draws", "balanced", "split", "pool", "scoring",
         "seed", "endpoint"],
                      "/probe": ["preset", "template", "term_sets", "terms", "mode", "samples", "calibration",
-                                "threshold", "labels"]}
+                                "threshold", "labels"],
+                     "/select": ["preset", "pool", "data", "k", "method", "budget", "calibration", "test_split",
+                                 "seed", "draws"]}
 
 
 def test_a_bad_preset_name_is_a_one_line_message_not_a_traceback():

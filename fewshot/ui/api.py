@@ -1,4 +1,4 @@
-"""The public API ("Use via API"): `run`, `evaluate` and `probe`, with typed, named parameters.
+"""The public API ("Use via API"): `run`, `evaluate`, `probe` and `select`, typed and named.
 
 Each takes a whole preset as JSON (the format of presets/*.json and of exported presets), so a
 script needs no widget positions. Endpoints named in a preset get tokens from the environment
@@ -17,6 +17,7 @@ from .. import evaluate as evaluate_lib
 from ..backends import make_backend
 from ..backends.base import Completion
 from ..errors import ConfigError, FewShotError
+from . import choose_examples
 from .compare import MODEL_WORK, stream_cells
 from .errors import shows_errors
 from .evaluate import DEFAULT_CALIBRATION, make_job
@@ -57,6 +58,16 @@ def build(page: Page) -> None:
         seed_in = gr.Number(0, label="seed", precision=0)
         endpoint_in = gr.Textbox("", label="endpoint")
         results_out = gr.JSON(label="results")
+        pool_in = gr.File(label="pool", file_types=[".csv"], type="filepath")
+        data_in = gr.File(label="data", file_types=[".csv"], type="filepath")
+        k_in = gr.Number(4, label="k", precision=0)
+        method_in = gr.Textbox("search", label="method")
+        budget_in = gr.Number(32, label="budget", precision=0)
+        calibration_in = gr.Textbox("batch", label="calibration")
+        test_split_in = gr.Number(0.5, label="test_split")
+        seed_in = gr.Number(0, label="seed", precision=0)
+        draws_in = gr.Number(5, label="draws", precision=0)
+        chosen_out = gr.JSON(label="chosen")
         trigger = gr.Button(visible=False)
 
     @shows_errors
@@ -116,8 +127,26 @@ def build(page: Page) -> None:
                               "input": f.input, "expected": f.expected, "got": f.got, "probability": f.probability}
                              for c in result.cells for f in c.failures]}
 
+    @shows_errors
+    def select(preset: dict, pool: str, data: str | None, k: int, method: str, budget: int, calibration: str,
+               test_split: float, seed: int, draws: int) -> dict:
+        """Choose k examples for `preset`'s prompt from the labelled CSV `pool` (text,label) with `method`
+        (random, balanced, similar, search), scored on the embedded model. Rows to choose and test on come
+        from `data`, or, when it is empty, from a seeded half of `pool`; they are split into selection and
+        test rows (`test_split` of them for the test); `draws` random sets of k are the baseline. Returns
+        {method, k, calibration, labels, rows, examples (for `similar`: the ones for the preset's query), per_query,
+        selection_accuracy, test_accuracy, random {mean, std, accuracies}, majority, warnings,
+        search {candidates, seconds, ...}}."""
+        p = preset_of(preset)
+        rows = choose_examples.load_data(pool, data or None, 0.5, float(test_split), int(seed))
+        o = choose_examples.run(page.services.embedded(), p.prompt, rows, method, int(k), int(budget), calibration,
+                                int(seed), draws=int(draws))
+        return choose_examples.report(o, p.query)
+
     trigger.click(run, [preset_in, query_in], completions_out, api_name="run", show_progress="hidden", **MODEL_WORK)
     trigger.click(evaluate, [preset_in, csv_in, labels_in, rows_in, calibrate_in, shots_in, draws_in, balanced_in,
                              split_in, pool_in, scoring_in, seed_in, endpoint_in], results_out, api_name="evaluate",
                   **MODEL_WORK)
+    trigger.click(select, [preset_in, pool_in, data_in, k_in, method_in, budget_in, calibration_in, test_split_in,
+                           seed_in, draws_in], chosen_out, api_name="select", **MODEL_WORK)
     build_probe_api(page)  # `probe`: fewshot/ui/probe.py

@@ -9,11 +9,11 @@ import gradio as gr
 from .. import presets
 from ..errors import FewShotError
 from ..text import markdown as md_text
-from . import api, backends, compare, evaluate, feedback, probe, prompt, share, sweep, verdicts
+from . import api, backends, choose_examples, compare, evaluate, feedback, probe, prompt, share, sweep, verdicts
 from .state import Page, Services
 
 # The tabs after "Prompt text" and "Backends", in order: each a `build(page)` that makes its own gr.Tab.
-PANELS = (sweep.build, evaluate.build, probe.build, share.build, feedback.build)
+PANELS = (sweep.build, evaluate.build, choose_examples.build, probe.build, share.build, feedback.build)
 
 THEME = gr.themes.Soft(primary_hue="indigo")
 CSS = """
@@ -63,10 +63,13 @@ def build_demo(store: presets.Store | None = None) -> gr.Blocks:
                 fields = prompt.build_fields(first, share.choice_list(found, builtin))
             with gr.Column(scale=7, min_width=320):
                 compare_panel = compare.build(first)
+        # The preset's example strategy (see Choose examples); made outside the Tabs, where a child that is
+        # not a Tab shifts the tabs' positions.
+        strategy = gr.State(first.strategy.model_dump() if first.strategy else None)
         with gr.Tabs(elem_id="panels"):
             text = prompt.build_text(first)
             endpoints = backends.build()
-            page = Page(fields, text, compare_panel, endpoints, services, demo)
+            page = Page(fields, text, compare_panel, endpoints, services, demo, strategy)
             for wire in (prompt.wire, backends.wire, compare.wire, verdicts.wire):
                 wire(page)
             for add_panel in PANELS:

@@ -138,6 +138,7 @@ class PageState:
     samples: int
     endpoints: dict[str, BackendSpec]  # every endpoint as typed (maybe not set up yet)
     tokens: dict[str, str] = field(default_factory=dict, repr=False)  # pasted tokens: never in a preset
+    strategy: presets.ExampleStrategy | None = None  # `similar` applied by "Choose examples": kept in presets
 
     @property
     def run_prompt(self) -> FewShotPrompt | str:
@@ -185,6 +186,7 @@ class PageState:
             return presets.Preset(
                 name=name.strip() or "Untitled", description=description, task=p.task, examples=p.examples,
                 query=p.query, template=p.template, columns=self.columns, samples=self.samples, endpoints=endpoints,
+                strategy=self.strategy,
             )
         except ValidationError as exc:  # e.g. a name longer than a preset keeps: say which field, not a traceback
             raise ConfigError(f"This page cannot be kept as a preset: {describe_validation_error(exc)}.") from None
@@ -208,6 +210,7 @@ class Page:
     endpoints: tuple[EndpointControls, ...]
     services: Services
     demo: gr.Blocks
+    strategy: gr.State | None = None  # the preset's example strategy (a dict or None), set by "Choose examples"
 
     @property
     def prompt_inputs(self) -> set:
@@ -223,7 +226,7 @@ class Page:
             widgets |= {e.kind, e.url, e.model, e.token}
         for c in self.compare.columns:
             widgets |= {c.backend, *c.settings}
-        return widgets
+        return widgets | ({self.strategy} if self.strategy is not None else set())
 
     def endpoint(self, name: str) -> EndpointControls:
         return next(e for e in self.endpoints if e.name == name)
@@ -259,6 +262,7 @@ class Page:
             columns=tuple(self.read_column(values, i) for i in range(int(values[self.compare.n_columns]))),
             samples=int(values[self.compare.samples]), endpoints=endpoints,
             tokens={e.name: values[e.token] for e in self.endpoints if values[e.token]},
+            strategy=presets.ExampleStrategy(**values[self.strategy]) if values.get(self.strategy) else None,
         )
 
     @property
@@ -279,6 +283,8 @@ class Page:
             t.raw_mode: False, t.preview: gr.update(value=p.prompt.render(), interactive=False),
             t.parse_btn: gr.update(visible=False),
         }
+        if self.strategy is not None:
+            out[self.strategy] = p.strategy.model_dump() if p.strategy else None
         for e in self.endpoints:
             spec = p.endpoints.get(e.name)
             out |= {e.kind: spec.kind if spec else "openai", e.url: spec.url if spec else "",
