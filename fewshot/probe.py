@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from . import calibrate
+from .backends.base import scorer_for
 from .errors import BackendError, ConfigError
 from .evaluate import label_of, label_probabilities
 from .feedback import spreadsheet_safe
@@ -394,9 +395,7 @@ def _sampled(backend, prompt, queries, labels, samples, settings, seed, progress
 
 
 def _scored(backend, prompt, queries, labels, calibration, progress, stop):
-    if not hasattr(backend, "score_many"):
-        raise ConfigError(f"Label scoring needs a backend that can score labels (the embedded model); "
-                          f"{getattr(backend, 'name', 'this backend')} cannot: sample instead (--samples N).")
+    backend = scorer_for(backend)  # CannotScore (a ConfigError) says why and offers sampling instead
     probs: list[np.ndarray] = []
     for _, query, _ in queries:
         if stop is not None and stop.is_set():

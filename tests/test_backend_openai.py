@@ -50,7 +50,13 @@ def test_streaming_snapshots_grow_to_the_final_text(server):
 def test_a_seeded_sample_repeats(server):
     hot = GenerationSettings(temperature=1.0, max_new_tokens=16, end_sequence=(), seed=42)
     prompt = presets.find("sentiment").prompt
-    assert generate(server, prompt, hot).text == generate(server, prompt, hot).text
+    # The first call evaluates the prompt as one batch; later ones reuse the server's prompt cache and
+    # evaluate only the last token. Serving the Q8_0 file, the first call's sample differs from the later
+    # ones (seen here; likely batch vs single-token kernels differing in the last bits of the logits,
+    # enough to flip a token at temperature 1), so compare calls made from the same cache state.
+    generate(server, prompt, hot)
+    first, second = generate(server, prompt, hot), generate(server, prompt, hot)
+    assert not first.error and first.text == second.text
 
 
 def test_a_prompt_longer_than_the_servers_context_is_explained(server):

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from fewshot import presets, probe
-from fewshot.backends.base import Completion
+from fewshot.backends.base import CannotScore, Completion
 from fewshot.errors import BackendError, ConfigError
 from fewshot.settings import GenerationSettings
 
@@ -289,5 +289,8 @@ def test_probe_over_a_failing_server_is_one_clear_error(replay):
         probe.run_probe(tgi, sentiment().prompt, "I'm a {} happy person", ["disabled"], samples=2,
                         settings=GenerationSettings(temperature=0.7, max_new_tokens=4))
     assert "Probing \"I'm a happy person\"" in str(info.value) or "Probing 'I'm a happy person'" in str(info.value)
-    with pytest.raises(ConfigError, match="Label scoring needs a backend that can score"):
+    with pytest.raises(BackendError):  # TGI can score labels (details.prefill): the refusal is the server's
         probe.run_probe(tgi, sentiment().prompt, "I'm a {} happy person", ["disabled"], mode="labels")
+    chat = remote_class("chat")(replay.url, "")
+    with pytest.raises(CannotScore, match="generation"):  # chat has no prompt log-probabilities at all
+        probe.run_probe(chat, sentiment().prompt, "I'm a {} happy person", ["disabled"], mode="labels")

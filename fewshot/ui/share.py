@@ -160,7 +160,7 @@ def build(page: Page) -> None:
             codegen.Target(c.settings, state.spec(c.backend), f"endpoint {c.backend} ({state.spec(c.backend).kind})",
                            state.tokens.get(c.backend))
             # The embedded model by its file name: its path on this server is no visitor's business.
-            if c.backend else codegen.Target(c.settings, BackendSpec(model=page.services.embedded().path.name))
+            if c.backend else codegen.Target(c.settings, BackendSpec(model=page.services.embedded().source.name))
             for c in state.columns
         ]
         calls = codegen.calls_for(state.run_prompt, targets)
