@@ -39,7 +39,9 @@ def launch_options() -> dict:
 def model_banner(services: Services) -> str:
     try:
         b = services.embedded()
-        return (f"**Embedded model:** `{b.model}` (llama.cpp on this machine's CPU, {b.context_length:,}-token "
+        # model_label says which weights run: the shipped file, or the copy converted for speed.
+        return (f"**Embedded model:** {md_text(b.model_label)} (llama.cpp on this machine's CPU, "
+                f"{b.context_length:,}-token "
                 "context); other servers under *Backends*. Every completion below is written by a model: check it "
                 "before you use it.")
     except FewShotError as exc:
