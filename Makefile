@@ -49,3 +49,10 @@ bench:  ## speed and memory figures quoted in the README
 	$(PYTHON) benchmarks/grid.py
 	$(PYTHON) benchmarks/http_grid.py
 	$(PYTHON) benchmarks/sst2_shots.py
+	$(PYTHON) benchmarks/score_throughput.py
+	$(PYTHON) benchmarks/engine.py
+	$(PYTHON) benchmarks/users.py
+	$(PYTHON) benchmarks/choose_examples.py
+	$(PYTHON) benchmarks/probe.py
+	$(PYTHON) benchmarks/http_fairness.py
+	$(PYTHON) benchmarks/load.py
