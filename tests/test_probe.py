@@ -219,7 +219,7 @@ def test_the_stop_flag_keeps_the_finished_queries():
 
 def test_bad_requests_say_what_to_do():
     backend = Scripted(lambda q, s: "positive")
-    with pytest.raises(ConfigError, match="Label scoring needs a backend that can score"):
+    with pytest.raises(ConfigError, match="cannot score labels by log-probability"):
         probe.run_probe(backend, sentiment().prompt, "I'm a {} person", ["tall"], mode="labels")
     with pytest.raises(ConfigError, match="Calibration applies to label scoring"):
         probe.run_probe(backend, sentiment().prompt, "I'm a {} person", ["tall"], calibration="contextual")
