@@ -95,6 +95,14 @@ def app_url(app_presets_dir, app_flag_dir) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
+def client(app_url):
+    """A gradio_client Client on the app: the public API as a script sees it."""
+    from gradio_client import Client
+
+    return Client(app_url, verbose=False)
+
+
+@pytest.fixture(scope="module")
 def space_app_url(tmp_path_factory) -> Iterator[str]:
     """The app as it runs on a Hugging Face Space (SPACE_ID set, listening on every interface)."""
     yield from serve_app("space_app.log", tmp_path_factory.mktemp("space_presets"), SPACE_ID="fewshot/playground",

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 
 from fewshot import presets
 from tests.conftest import ROOT
@@ -11,11 +11,6 @@ from tests.conftest import ROOT
 SENTIMENT = json.loads((presets.BUILTIN_DIR / "sentiment.json").read_text())
 TINY = ROOT / "tests" / "data" / "tiny_sentiment.csv"
 REVIEWS = ROOT / "tests" / "data" / "eval_reviews.csv"
-
-
-@pytest.fixture(scope="module")
-def client(app_url):
-    return Client(app_url, verbose=False)
 
 
 def test_the_api_page_lists_run_and_evaluate_with_their_parameter_names(client):

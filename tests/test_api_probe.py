@@ -3,17 +3,11 @@
 import json
 
 import pytest
-from gradio_client import Client
 
 from fewshot import presets
 
 BLOG = json.loads((presets.BUILTIN_DIR / "disability-sentiment.json").read_text())
 PARAMETERS = ["preset", "template", "term_sets", "terms", "mode", "samples", "calibration", "threshold", "labels"]
-
-
-@pytest.fixture(scope="module")
-def client(app_url):
-    return Client(app_url, verbose=False)
 
 
 def test_the_probe_endpoint_lists_its_parameters_by_name(client):

@@ -4,7 +4,7 @@ import json
 
 import pandas as pd
 import pytest
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 
 from fewshot import presets
 from tests.conftest import ROOT
@@ -12,11 +12,6 @@ from tests.conftest import ROOT
 SENTIMENT = json.loads((presets.BUILTIN_DIR / "sentiment.json").read_text())
 POOL = ROOT / "tests" / "data" / "select_pool.csv"
 ROWS = ROOT / "tests" / "data" / "select_rows.csv"
-
-
-@pytest.fixture(scope="module")
-def client(app_url):
-    return Client(app_url, verbose=False)
 
 
 def test_select_is_listed_with_its_parameter_names(client):
